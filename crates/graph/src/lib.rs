@@ -1,0 +1,53 @@
+//! Skydive's graph engine: nodes and edges with free-form metadata, revisions, origins,
+//! events, secondary indexes and time-sliced history views.
+//!
+//! Main types:
+//! - [`Node`], [`Edge`], [`Metadata`]: the elements, serialised exactly as Skydive's JSON.
+//! - [`Graph`]: the mutable engine (add/update/delete, metadata transactions, revision-checked
+//!   upserts from remote writers, deletion by origin); [`SharedGraph`] shares it.
+//! - [`GraphEvent`], [`EventBus`], [`Subscription`]: non-blocking change notification.
+//! - [`GraphView`]: what queries read — the live [`Graph`] or a [`HistoryView`] of the past.
+//! - [`ChangeLog`]: the hook through which every change is recorded (history lives in
+//!   `skydive-store`, which builds [`HistoryView`]s with [`HistoryViewBuilder`]).
+//!
+//! This crate knows nothing about networks, flows, storage engines or HTTP: it must not depend
+//! on any other skydive crate.
+//!
+//! ```
+//! use serde_json::json;
+//! use skydive_graph::{Graph, GraphOptions, Metadata, gen_id};
+//!
+//! let mut g = Graph::new(GraphOptions::new("host1", "analyzer.host1"));
+//! let br = g.create_node(gen_id(&["br0"]), Metadata::from_pairs([("Name", json!("br0")), ("Type", json!("bridge"))])).unwrap();
+//! let p = g.create_node(gen_id(&["p1"]), Metadata::from_pairs([("Name", json!("p1")), ("Type", json!("veth"))])).unwrap();
+//! g.create_edge(gen_id(&["br0", "p1"]), br.id.clone(), p.id.clone(), Metadata::from_pairs([("RelationType", json!("layer2"))])).unwrap();
+//! assert_eq!(g.nodes_by("Type", "veth").len(), 1);
+//! g.delete_node(&br.id).unwrap();
+//! assert_eq!(g.edge_count(), 0);
+//! ```
+#![forbid(unsafe_code)]
+
+mod element;
+mod events;
+mod graph;
+mod history;
+mod id;
+mod index;
+mod metadata;
+mod shared;
+mod time;
+mod view;
+
+pub use element::{Edge, Element, ElementKind, Node, SharedStr};
+pub use events::{BusStatsSnapshot, EventBus, GraphEvent, Received, Subscription};
+pub use graph::{Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions};
+pub use history::{HistoryView, HistoryViewBuilder};
+pub use id::{Id, gen_id, random_id};
+pub use index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};
+pub use metadata::{Metadata, MetadataOp, OpKind};
+pub use shared::SharedGraph;
+pub use time::TimeMs;
+pub use view::{GraphView, TimeSlice};
+
+#[cfg(test)]
+mod tests;
