@@ -65,15 +65,42 @@ impl Node {
     /// A new node created now by `host` on behalf of `origin`, at revision 1.
     pub fn new(id: Id, metadata: Metadata, host: SharedStr, origin: SharedStr) -> Self {
         let now = TimeMs::now();
-        Node { id, metadata, host, origin, created_at: now, updated_at: now, deleted_at: None, revision: 1 }
+        Node {
+            id,
+            metadata,
+            host,
+            origin,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            revision: 1,
+        }
     }
 }
 
 impl Edge {
     /// A new edge created now by `host` on behalf of `origin`, at revision 1.
-    pub fn new(id: Id, parent: Id, child: Id, metadata: Metadata, host: SharedStr, origin: SharedStr) -> Self {
+    pub fn new(
+        id: Id,
+        parent: Id,
+        child: Id,
+        metadata: Metadata,
+        host: SharedStr,
+        origin: SharedStr,
+    ) -> Self {
         let now = TimeMs::now();
-        Edge { id, metadata, parent, child, host, origin, created_at: now, updated_at: now, deleted_at: None, revision: 1 }
+        Edge {
+            id,
+            metadata,
+            parent,
+            child,
+            host,
+            origin,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            revision: 1,
+        }
     }
 
     /// The end of this edge that is not `node`, if `node` is one of its ends.
@@ -152,7 +179,12 @@ mod tests {
 
     #[test]
     fn node_json_matches_skydive() {
-        let mut n = Node::new(Arc::from("n1"), Metadata::from_pairs([("Name", json!("eth0"))]), Arc::from("h"), Arc::from("agent.h"));
+        let mut n = Node::new(
+            Arc::from("n1"),
+            Metadata::from_pairs([("Name", json!("eth0"))]),
+            Arc::from("h"),
+            Arc::from("agent.h"),
+        );
         n.created_at = TimeMs(1000);
         n.updated_at = TimeMs(2000);
         let v = serde_json::to_value(&n).unwrap();
@@ -167,7 +199,14 @@ mod tests {
 
     #[test]
     fn edge_json_has_parent_child_and_deleted_at() {
-        let mut e = Edge::new(Arc::from("e"), Arc::from("a"), Arc::from("b"), Metadata::new(), Arc::from("h"), Arc::from("o"));
+        let mut e = Edge::new(
+            Arc::from("e"),
+            Arc::from("a"),
+            Arc::from("b"),
+            Metadata::new(),
+            Arc::from("h"),
+            Arc::from("o"),
+        );
         e.deleted_at = Some(TimeMs(5));
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["Parent"], "a");

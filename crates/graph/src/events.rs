@@ -50,7 +50,9 @@ impl GraphEvent {
     /// The node concerned, for node events.
     pub fn node(&self) -> Option<&Arc<Node>> {
         match self {
-            GraphEvent::NodeAdded(n) | GraphEvent::NodeUpdated(n) | GraphEvent::NodeDeleted(n) => Some(n),
+            GraphEvent::NodeAdded(n) | GraphEvent::NodeUpdated(n) | GraphEvent::NodeDeleted(n) => {
+                Some(n)
+            }
             GraphEvent::NodePartiallyUpdated(n, _) => Some(n),
             _ => None,
         }
@@ -59,7 +61,9 @@ impl GraphEvent {
     /// The edge concerned, for edge events.
     pub fn edge(&self) -> Option<&Arc<Edge>> {
         match self {
-            GraphEvent::EdgeAdded(e) | GraphEvent::EdgeUpdated(e) | GraphEvent::EdgeDeleted(e) => Some(e),
+            GraphEvent::EdgeAdded(e) | GraphEvent::EdgeUpdated(e) | GraphEvent::EdgeDeleted(e) => {
+                Some(e)
+            }
             GraphEvent::EdgePartiallyUpdated(e, _) => Some(e),
             _ => None,
         }
@@ -96,7 +100,10 @@ impl EventBus {
     /// A bus whose ring holds `capacity` events (at least 1).
     pub fn new(capacity: usize) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        EventBus { tx, stats: Arc::default() }
+        EventBus {
+            tx,
+            stats: Arc::default(),
+        }
     }
 
     /// Publishes an event; free when nobody listens.
@@ -115,7 +122,10 @@ impl EventBus {
     }
 
     pub fn subscribe(&self) -> Subscription {
-        Subscription { rx: self.tx.subscribe(), stats: self.stats.clone() }
+        Subscription {
+            rx: self.tx.subscribe(),
+            stats: self.stats.clone(),
+        }
     }
 
     pub fn stats(&self) -> BusStatsSnapshot {

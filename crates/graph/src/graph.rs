@@ -189,11 +189,18 @@ impl Graph {
 
     /// Edges touching node `id`, in both directions.
     pub fn node_edges(&self, id: &str) -> impl Iterator<Item = &Arc<Edge>> + '_ {
-        self.nodes.get(id).into_iter().flat_map(move |s| s.edges.iter().filter_map(|e| self.edges.get(e)))
+        self.nodes
+            .get(id)
+            .into_iter()
+            .flat_map(move |s| s.edges.iter().filter_map(|e| self.edges.get(e)))
     }
 
     /// Nodes whose indexed `key` holds `value`; `None` when `key` has no index.
-    pub fn lookup(&self, key: &str, value: &IndexValue) -> Option<impl Iterator<Item = &Arc<Node>> + '_> {
+    pub fn lookup(
+        &self,
+        key: &str,
+        value: &IndexValue,
+    ) -> Option<impl Iterator<Item = &Arc<Node>> + '_> {
         let ids = self.index.lookup(key, value)?;
         Some(ids.filter_map(|id| self.node(id)))
     }
@@ -256,13 +263,26 @@ impl Graph {
     pub(crate) fn insert_node_raw(&mut self, node: Arc<Node>) {
         self.index.insert(&node.id, &node.metadata);
         // A new node has no edges yet: an edge is only accepted once both its ends exist.
-        self.nodes.insert(node.id.clone(), NodeSlot { node, edges: SmallVec::new() });
+        self.nodes.insert(
+            node.id.clone(),
+            NodeSlot {
+                node,
+                edges: SmallVec::new(),
+            },
+        );
     }
 
     /// Changes a node's metadata in one transaction: one revision, one event listing the
     /// changed top-level keys. Nothing happens (no revision, no event) if nothing changed.
-    pub fn update_node(&mut self, id: &str, f: impl FnOnce(&mut Metadata)) -> Result<Arc<Node>, GraphError> {
-        let slot = self.nodes.get_mut(id).ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+    pub fn update_node(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Metadata),
+    ) -> Result<Arc<Node>, GraphError> {
+        let slot = self
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
         let mut next = Metadata::clone(&slot.node.metadata);
         f(&mut next);
         let ops = slot.node.metadata.diff(&next);
@@ -277,15 +297,27 @@ impl Graph {
     }
 
     /// Sets one (dotted) metadata key of a node.
-    pub fn set_node_metadata(&mut self, id: &str, key: &str, value: Value) -> Result<Arc<Node>, GraphError> {
+    pub fn set_node_metadata(
+        &mut self,
+        id: &str,
+        key: &str,
+        value: Value,
+    ) -> Result<Arc<Node>, GraphError> {
         self.update_node(id, |m| {
             m.set(key, value);
         })
     }
 
     /// Replaces a node's metadata as a whole (`NodeUpdated`).
-    pub fn replace_node_metadata(&mut self, id: &str, metadata: Metadata) -> Result<Arc<Node>, GraphError> {
-        let slot = self.nodes.get_mut(id).ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+    pub fn replace_node_metadata(
+        &mut self,
+        id: &str,
+        metadata: Metadata,
+    ) -> Result<Arc<Node>, GraphError> {
+        let slot = self
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
         if slot.node.metadata == metadata {
             return Ok(slot.node.clone());
         }
@@ -308,8 +340,16 @@ impl Graph {
         }
         let host = slot.node.host.clone();
         let origin = slot.node.origin.clone();
-        node.host = if *host == *node.host { host } else { self.intern(&node.host) };
-        node.origin = if *origin == *node.origin { origin } else { self.intern(&node.origin) };
+        node.host = if *host == *node.host {
+            host
+        } else {
+            self.intern(&node.host)
+        };
+        node.origin = if *origin == *node.origin {
+            origin
+        } else {
+            self.intern(&node.origin)
+        };
         node.deleted_at = None;
         let slot = self.nodes.get_mut(&node.id).expect("checked above");
         let old = std::mem::replace(&mut slot.node, Arc::new(node));
@@ -327,11 +367,18 @@ impl Graph {
         updated_at: TimeMs,
         ops: &[MetadataOp],
     ) -> Result<Applied, GraphError> {
-        let slot = self.nodes.get_mut(id).ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+        let slot = self
+            .nodes
+            .get_mut(id)
+            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
         if revision <= slot.node.revision {
             return Ok(Applied::Stale);
         }
-        let old = slot.node.metadata.clone();
+        // Copy the old metadata for re-indexing only when an indexed key may change.
+        let old = self
+            .index
+            .touched_by(ops.iter().map(|o| o.key.as_str()))
+            .then(|| slot.node.metadata.clone());
         let n = Arc::make_mut(&mut slot.node);
         for op in ops {
             n.metadata.apply(op);
@@ -339,7 +386,9 @@ impl Graph {
         n.revision = revision;
         n.updated_at = updated_at;
         let node = slot.node.clone();
-        self.index.update(&node.id, &old, &node.metadata);
+        if let Some(old) = old {
+            self.index.update(&node.id, &old, &node.metadata);
+        }
         self.emit(GraphEvent::NodePartiallyUpdated(node, ops.into()));
         Ok(Applied::Updated)
     }
@@ -369,8 +418,21 @@ impl Graph {
     // ----- edge writes -----
 
     /// An edge with this graph's host and origin, created now.
-    pub fn create_edge(&mut self, id: Id, parent: Id, child: Id, metadata: Metadata) -> Result<Arc<Edge>, GraphError> {
-        let edge = Edge::new(id, parent, child, metadata, self.host.clone(), self.origin.clone());
+    pub fn create_edge(
+        &mut self,
+        id: Id,
+        parent: Id,
+        child: Id,
+        metadata: Metadata,
+    ) -> Result<Arc<Edge>, GraphError> {
+        let edge = Edge::new(
+            id,
+            parent,
+            child,
+            metadata,
+            self.host.clone(),
+            self.origin.clone(),
+        );
         self.add_edge(edge)
     }
 
@@ -384,7 +446,10 @@ impl Graph {
         }
         for end in [&edge.parent, &edge.child] {
             if !self.nodes.contains_key(end) {
-                return Err(GraphError::DanglingEdge { edge: edge.id.to_string(), node: end.to_string() });
+                return Err(GraphError::DanglingEdge {
+                    edge: edge.id.to_string(),
+                    node: end.to_string(),
+                });
             }
         }
         edge.host = self.intern(&edge.host);
@@ -408,8 +473,15 @@ impl Graph {
     }
 
     /// Changes an edge's metadata in one transaction (see [`Graph::update_node`]).
-    pub fn update_edge(&mut self, id: &str, f: impl FnOnce(&mut Metadata)) -> Result<Arc<Edge>, GraphError> {
-        let slot = self.edges.get_mut(id).ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+    pub fn update_edge(
+        &mut self,
+        id: &str,
+        f: impl FnOnce(&mut Metadata),
+    ) -> Result<Arc<Edge>, GraphError> {
+        let slot = self
+            .edges
+            .get_mut(id)
+            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         let mut next = slot.metadata.clone();
         f(&mut next);
         let ops = slot.metadata.diff(&next);
@@ -423,8 +495,15 @@ impl Graph {
     }
 
     /// Replaces an edge's metadata as a whole (`EdgeUpdated`).
-    pub fn replace_edge_metadata(&mut self, id: &str, metadata: Metadata) -> Result<Arc<Edge>, GraphError> {
-        let slot = self.edges.get_mut(id).ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+    pub fn replace_edge_metadata(
+        &mut self,
+        id: &str,
+        metadata: Metadata,
+    ) -> Result<Arc<Edge>, GraphError> {
+        let slot = self
+            .edges
+            .get_mut(id)
+            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         if slot.metadata == metadata {
             return Ok(slot.clone());
         }
@@ -466,7 +545,10 @@ impl Graph {
         updated_at: TimeMs,
         ops: &[MetadataOp],
     ) -> Result<Applied, GraphError> {
-        let slot = self.edges.get_mut(id).ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+        let slot = self
+            .edges
+            .get_mut(id)
+            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         if revision <= slot.revision {
             return Ok(Applied::Stale);
         }
@@ -486,7 +568,10 @@ impl Graph {
     }
 
     pub fn delete_edge_at(&mut self, id: &str, at: TimeMs) -> Result<Arc<Edge>, GraphError> {
-        let mut edge = self.edges.remove(id).ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+        let mut edge = self
+            .edges
+            .remove(id)
+            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         for end in [&edge.parent, &edge.child] {
             if let Some(slot) = self.nodes.get_mut(end) {
                 slot.edges.retain(|e| **e != *id);
@@ -501,8 +586,17 @@ impl Graph {
     /// Returns how many elements were deleted.
     pub fn delete_origin(&mut self, origin: &str) -> usize {
         let at = TimeMs::now();
-        let edges: Vec<Id> = self.edges.values().filter(|e| &*e.origin == origin).map(|e| e.id.clone()).collect();
-        let nodes: Vec<Id> = self.nodes().filter(|n| &*n.origin == origin).map(|n| n.id.clone()).collect();
+        let edges: Vec<Id> = self
+            .edges
+            .values()
+            .filter(|e| &*e.origin == origin)
+            .map(|e| e.id.clone())
+            .collect();
+        let nodes: Vec<Id> = self
+            .nodes()
+            .filter(|n| &*n.origin == origin)
+            .map(|n| n.id.clone())
+            .collect();
         let mut n = 0;
         for e in &edges {
             n += usize::from(self.delete_edge_at(e, at).is_ok());

@@ -41,7 +41,12 @@ pub struct HistoryViewBuilder {
 
 impl HistoryViewBuilder {
     pub fn new(slice: TimeSlice, indexed_keys: Vec<String>) -> Self {
-        HistoryViewBuilder { slice, indexed_keys, nodes: HashMap::new(), edges: HashMap::new() }
+        HistoryViewBuilder {
+            slice,
+            indexed_keys,
+            nodes: HashMap::new(),
+            edges: HashMap::new(),
+        }
     }
 
     pub fn node(&mut self, n: Arc<Node>) {
@@ -71,6 +76,11 @@ impl HistoryViewBuilder {
             latest.insert_edge_raw(last);
             older_edges.extend(revs);
         }
-        HistoryView { slice: self.slice, latest, older_nodes, older_edges }
+        HistoryView {
+            slice: self.slice,
+            latest,
+            older_nodes,
+            older_edges,
+        }
     }
 }

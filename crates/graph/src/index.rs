@@ -126,7 +126,10 @@ impl MetadataIndex {
     pub fn insert(&mut self, id: &Id, m: &Metadata) {
         for (i, key) in self.keys.iter().enumerate() {
             for v in m.values_at(key).filter_map(IndexValue::from_json) {
-                self.maps[i].entry(v).or_insert_with(|| Holders::One(id.clone())).insert(id);
+                self.maps[i]
+                    .entry(v)
+                    .or_insert_with(|| Holders::One(id.clone()))
+                    .insert(id);
             }
         }
     }
@@ -143,14 +146,56 @@ impl MetadataIndex {
         }
     }
 
-    /// Re-indexes an element whose metadata changed from `old` to `new`.
+    /// Re-indexes an element whose metadata changed from `old` to `new`; keys whose value
+    /// did not change are left alone (most updates are counters, not indexed keys).
     pub fn update(&mut self, id: &Id, old: &Metadata, new: &Metadata) {
-        self.remove(id, old);
-        self.insert(id, new);
+        for i in 0..self.keys.len() {
+            let key = &self.keys[i];
+            if old.get(key) == new.get(key) {
+                continue;
+            }
+            let (olds, news): (Vec<IndexValue>, Vec<IndexValue>) = (
+                old.values_at(key)
+                    .filter_map(IndexValue::from_json)
+                    .collect(),
+                new.values_at(key)
+                    .filter_map(IndexValue::from_json)
+                    .collect(),
+            );
+            let map = &mut self.maps[i];
+            for v in olds {
+                if let Some(h) = map.get_mut(&v)
+                    && h.remove(id)
+                {
+                    map.remove(&v);
+                }
+            }
+            for v in news {
+                map.entry(v)
+                    .or_insert_with(|| Holders::One(id.clone()))
+                    .insert(id);
+            }
+        }
+    }
+
+    /// Whether a partial update with these keys may change an indexed value.
+    pub fn touched_by<'a>(&self, mut keys: impl Iterator<Item = &'a str>) -> bool {
+        keys.any(|k| {
+            self.keys.iter().any(|ik| {
+                let ik: &str = ik;
+                ik == k
+                    || ik.strip_prefix(k).is_some_and(|r| r.starts_with('.'))
+                    || k.strip_prefix(ik).is_some_and(|r| r.starts_with('.'))
+            })
+        })
     }
 
     /// The ids whose `key` holds `value`; `None` when `key` is not indexed (the caller scans).
-    pub fn lookup(&self, key: &str, value: &IndexValue) -> Option<Box<dyn Iterator<Item = &Id> + '_>> {
+    pub fn lookup(
+        &self,
+        key: &str,
+        value: &IndexValue,
+    ) -> Option<Box<dyn Iterator<Item = &Id> + '_>> {
         let map = &self.maps[self.slot(key)?];
         Some(match map.get(value) {
             Some(h) => h.iter(),
@@ -173,8 +218,14 @@ mod tests {
 
     #[test]
     fn numbers_normalise() {
-        assert_eq!(IndexValue::from_json(&json!(3)), IndexValue::from_json(&json!(3.0)));
-        assert_ne!(IndexValue::from_json(&json!(3)), IndexValue::from_json(&json!("3")));
+        assert_eq!(
+            IndexValue::from_json(&json!(3)),
+            IndexValue::from_json(&json!(3.0))
+        );
+        assert_ne!(
+            IndexValue::from_json(&json!(3)),
+            IndexValue::from_json(&json!("3"))
+        );
         assert_eq!(IndexValue::from_json(&json!({"a": 1})), None);
     }
 
@@ -183,13 +234,21 @@ mod tests {
         let mut idx = MetadataIndex::new(&["Type", "IPV4"]);
         let a: Id = Arc::from("a");
         let b: Id = Arc::from("b");
-        let ma = Metadata::from_pairs([("Type", json!("veth")), ("IPV4", json!(["10.0.0.1/24", "10.0.0.2/24"]))]);
+        let ma = Metadata::from_pairs([
+            ("Type", json!("veth")),
+            ("IPV4", json!(["10.0.0.1/24", "10.0.0.2/24"])),
+        ]);
         let mb = Metadata::from_pairs([("Type", json!("veth"))]);
         idx.insert(&a, &ma);
         idx.insert(&b, &mb);
         let veth = IndexValue::Str("veth".into());
         assert_eq!(idx.count("Type", &veth), Some(2));
-        assert_eq!(idx.lookup("IPV4", &IndexValue::Str("10.0.0.2/24".into())).unwrap().count(), 1);
+        assert_eq!(
+            idx.lookup("IPV4", &IndexValue::Str("10.0.0.2/24".into()))
+                .unwrap()
+                .count(),
+            1
+        );
         assert!(idx.lookup("Name", &veth).is_none());
         idx.remove(&a, &ma);
         assert_eq!(idx.count("Type", &veth), Some(1));

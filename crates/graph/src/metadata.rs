@@ -3,14 +3,55 @@
 //! Metadata is a JSON object; a dotted key walks nested objects. A key that names a list
 //! matches a value the list contains (Skydive's list-aware term match): that rule lives in
 //! `values_at`, used by the indexes and by query predicates alike.
+//!
+//! Representation: the top level is a vector sorted by key, with keys interned process-wide.
+//! A graph holds millions of small maps that share a few dozen key names; a `BTreeMap` would
+//! allocate a full 11-slot node plus a copy of every key for each of them (about 3x the
+//! memory, measured by `bench/graph_bench`). Nested objects stay `serde_json` maps: they are
+//! rarer and their keys vary more. Serialised output is sorted by key, like Skydive's (Go
+//! marshals maps in key order).
 
-use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::RwLock;
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+/// Interned key names. Bounded so hostile input with endless distinct keys cannot grow it
+/// forever: past the bound, keys are simply not shared.
+static KEYS: LazyLock<RwLock<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
+const MAX_INTERNED_KEYS: usize = 65_536;
+
+fn intern(key: &str) -> Arc<str> {
+    if let Some(k) = KEYS.read().get(key) {
+        return k.clone();
+    }
+    let mut keys = KEYS.write();
+    if let Some(k) = keys.get(key) {
+        return k.clone();
+    }
+    let k: Arc<str> = Arc::from(key);
+    if keys.len() < MAX_INTERNED_KEYS {
+        keys.insert(k.clone());
+    }
+    k
+}
+
 /// The metadata of a node or edge: a JSON object.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Metadata(Map<String, Value>);
+#[derive(Clone, Default, PartialEq)]
+pub struct Metadata(Vec<(Arc<str>, Value)>);
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (&**k, v)))
+            .finish()
+    }
+}
 
 impl Metadata {
     pub fn new() -> Self {
@@ -18,35 +59,55 @@ impl Metadata {
     }
 
     /// Builds metadata from `(key, value)` pairs; keys may be dotted.
-    pub fn from_pairs<K: AsRef<str>, V: Into<Value>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: AsRef<str>, V: Into<Value>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let mut m = Self::new();
         for (k, v) in pairs {
             m.set(k.as_ref(), v.into());
         }
+        m.0.shrink_to_fit();
         m
-    }
-
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
-
-    pub fn into_map(self) -> Map<String, Value> {
-        self.0
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// Number of top-level keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Top-level entries, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// A copy as a JSON object.
+    pub fn to_json_map(&self) -> Map<String, Value> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+
+    fn slot(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+    }
+
+    fn top(&self, key: &str) -> Option<&Value> {
+        self.slot(key).ok().map(|i| &self.0[i].1)
+    }
+
     /// The value at a dotted key, if every step exists. An exact top-level key wins over
     /// the dotted walk, so a key that really contains a dot stays reachable.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        if let Some(v) = self.0.get(key) {
+        if let Some(v) = self.top(key) {
             return Some(v);
         }
-        let mut parts = key.split('.');
-        let mut cur = self.0.get(parts.next()?)?;
-        for p in parts {
+        let (first, rest) = key.split_once('.')?;
+        let mut cur = self.top(first)?;
+        for p in rest.split('.') {
             cur = cur.as_object()?.get(p)?;
         }
         Some(cur)
@@ -64,36 +125,49 @@ impl Metadata {
     /// Sets a dotted key, creating intermediate objects (and replacing non-objects on the way).
     /// Returns true when the stored value changed.
     pub fn set(&mut self, key: &str, value: Value) -> bool {
-        let mut parts = key.split('.').peekable();
-        let mut cur = &mut self.0;
-        while let Some(p) = parts.next() {
-            if parts.peek().is_none() {
-                if cur.get(p) == Some(&value) {
-                    return false;
+        let (first, rest) = match key.split_once('.') {
+            Some((f, r)) => (f, Some(r)),
+            None => (key, None),
+        };
+        let i = match self.slot(first) {
+            Ok(i) => i,
+            Err(i) => {
+                let init = if rest.is_some() {
+                    Value::Object(Map::new())
+                } else {
+                    Value::Null
+                };
+                self.0.insert(i, (intern(first), init));
+                if rest.is_none() {
+                    self.0[i].1 = value;
+                    return true;
                 }
-                cur.insert(p.to_owned(), value);
-                return true;
+                i
             }
-            let slot = cur.entry(p.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
+        };
+        let Some(rest) = rest else {
+            if self.0[i].1 == value {
+                return false;
             }
-            cur = match slot {
-                Value::Object(m) => m,
-                _ => unreachable!("slot was just made an object"),
-            };
-        }
-        false
+            self.0[i].1 = value;
+            return true;
+        };
+        set_nested(&mut self.0[i].1, rest, value)
     }
 
     /// Removes a dotted key; returns the removed value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if let Some(v) = self.0.remove(key) {
-            return Some(v);
+        if let Ok(i) = self.slot(key) {
+            return Some(self.0.remove(i).1);
         }
-        let (parent, last) = key.rsplit_once('.')?;
-        let mut cur = &mut self.0;
-        for p in parent.split('.') {
+        let (first, rest) = key.split_once('.')?;
+        let i = self.slot(first).ok()?;
+        let (parent, last) = match rest.rsplit_once('.') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, rest),
+        };
+        let mut cur = self.0[i].1.as_object_mut()?;
+        for p in parent.into_iter().flat_map(|p| p.split('.')) {
             cur = cur.get_mut(p)?.as_object_mut()?;
         }
         cur.remove(last)
@@ -118,40 +192,113 @@ impl Metadata {
 
     /// The dotted keys of every leaf (non-object value), as Skydive's `Keys()` lists them.
     pub fn leaf_keys(&self) -> Vec<String> {
-        fn walk(prefix: &str, m: &Map<String, Value>, out: &mut Vec<String>) {
-            for (k, v) in m {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                match v {
-                    Value::Object(inner) if !inner.is_empty() => walk(&key, inner, out),
-                    _ => out.push(key),
+        fn walk(prefix: &str, v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(inner) if !inner.is_empty() => {
+                    for (k, v) in inner {
+                        walk(&format!("{prefix}.{k}"), v, out);
+                    }
                 }
+                _ => out.push(prefix.to_owned()),
             }
         }
         let mut out = Vec::new();
-        walk("", &self.0, &mut out);
+        for (k, v) in self.iter() {
+            walk(k, v, &mut out);
+        }
         out
     }
 
     /// The operations that turn `self` into `other`, at top-level key granularity.
     pub fn diff(&self, other: &Metadata) -> Vec<MetadataOp> {
         let mut ops = Vec::new();
-        for (k, v) in &other.0 {
-            if self.0.get(k) != Some(v) {
-                ops.push(MetadataOp::add(k.clone(), v.clone()));
+        for (k, v) in other.iter() {
+            if self.top(k) != Some(v) {
+                ops.push(MetadataOp::add(k, v.clone()));
             }
         }
-        for k in self.0.keys() {
-            if !other.0.contains_key(k) {
-                ops.push(MetadataOp::del(k.clone()));
+        for (k, _) in self.iter() {
+            if other.top(k).is_none() {
+                ops.push(MetadataOp::del(k));
             }
         }
         ops
     }
 }
 
+fn set_nested(slot: &mut Value, dotted: &str, value: Value) -> bool {
+    let mut cur = slot;
+    let mut parts = dotted.split('.').peekable();
+    while let Some(p) = parts.next() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(map) = cur else {
+            unreachable!("made an object above")
+        };
+        if parts.peek().is_none() {
+            if map.get(p) == Some(&value) {
+                return false;
+            }
+            map.insert(p.to_owned(), value);
+            return true;
+        }
+        cur = map
+            .entry(p.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    false
+}
+
 impl From<Map<String, Value>> for Metadata {
     fn from(m: Map<String, Value>) -> Self {
-        Metadata(m)
+        // A serde_json map is already sorted by key (no `preserve_order`), but sort anyway so
+        // the invariant never depends on a feature flag elsewhere in the build.
+        let mut v: Vec<(Arc<str>, Value)> = m.into_iter().map(|(k, v)| (intern(&k), v)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Metadata(v)
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(&**k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Metadata {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Metadata;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Metadata, A::Error> {
+                let mut v: Vec<(Arc<str>, Value)> =
+                    Vec::with_capacity(access.size_hint().unwrap_or(0).min(256));
+                while let Some((k, val)) =
+                    access.next_entry::<std::borrow::Cow<'de, str>, Value>()?
+                {
+                    v.push((intern(&k), val));
+                }
+                // Stable sort then keep the last of duplicate keys, as JSON object parsing does.
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut out: Vec<(Arc<str>, Value)> = Vec::with_capacity(v.len());
+                for (k, val) in v {
+                    match out.last_mut() {
+                        Some(last) if last.0 == k => last.1 = val,
+                        _ => out.push((k, val)),
+                    }
+                }
+                Ok(Metadata(out))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -178,7 +325,9 @@ impl TryFrom<u8> for OpKind {
         match v {
             1 => Ok(OpKind::Add),
             2 => Ok(OpKind::Del),
-            other => Err(format!("unknown partial update type {other}, expected 1 (add) or 2 (del)")),
+            other => Err(format!(
+                "unknown partial update type {other}, expected 1 (add) or 2 (del)"
+            )),
         }
     }
 }
@@ -196,11 +345,19 @@ pub struct MetadataOp {
 
 impl MetadataOp {
     pub fn add(key: impl Into<String>, value: Value) -> Self {
-        MetadataOp { kind: OpKind::Add, key: key.into(), value: Some(value) }
+        MetadataOp {
+            kind: OpKind::Add,
+            key: key.into(),
+            value: Some(value),
+        }
     }
 
     pub fn del(key: impl Into<String>) -> Self {
-        MetadataOp { kind: OpKind::Del, key: key.into(), value: None }
+        MetadataOp {
+            kind: OpKind::Del,
+            key: key.into(),
+            value: None,
+        }
     }
 }
 
@@ -215,10 +372,20 @@ mod tests {
         assert!(m.set("Ovs.Options.remote_ip", json!("10.0.0.2")));
         assert!(!m.set("Ovs.Options.remote_ip", json!("10.0.0.2")));
         assert_eq!(m.get_str("Ovs.Options.remote_ip"), Some("10.0.0.2"));
-        assert_eq!(m.get("Ovs.Options"), Some(&json!({"remote_ip": "10.0.0.2"})));
+        assert_eq!(
+            m.get("Ovs.Options"),
+            Some(&json!({"remote_ip": "10.0.0.2"}))
+        );
         assert_eq!(m.remove("Ovs.Options.remote_ip"), Some(json!("10.0.0.2")));
         assert_eq!(m.get("Ovs.Options.remote_ip"), None);
         assert_eq!(m.get("Ovs.Nope.x"), None);
+    }
+
+    #[test]
+    fn json_round_trip_sorted() {
+        let m: Metadata = serde_json::from_str(r#"{"b": 1, "a": {"x": 2}, "b": 3}"#).unwrap();
+        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":{"x":2},"b":3}"#);
+        assert!(serde_json::from_str::<Metadata>("[1]").is_err());
     }
 
     #[test]
@@ -229,7 +396,10 @@ mod tests {
 
     #[test]
     fn list_values_are_flattened() {
-        let m = Metadata::from_pairs([("IPV4", json!(["10.0.0.1/24", "10.0.1.1/24"])), ("Name", json!("eth0"))]);
+        let m = Metadata::from_pairs([
+            ("IPV4", json!(["10.0.0.1/24", "10.0.1.1/24"])),
+            ("Name", json!("eth0")),
+        ]);
         assert_eq!(m.values_at("IPV4").count(), 2);
         assert_eq!(m.values_at("Name").count(), 1);
         assert_eq!(m.values_at("Nope").count(), 0);
@@ -249,6 +419,10 @@ mod tests {
     #[test]
     fn op_kind_rejects_unknown_numbers() {
         let bad: Result<MetadataOp, _> = serde_json::from_value(json!({"Type": 7, "Key": "a"}));
-        assert!(bad.unwrap_err().to_string().contains("unknown partial update type 7"));
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("unknown partial update type 7")
+        );
     }
 }

@@ -21,7 +21,10 @@ impl SharedGraph {
 
     pub fn from_graph(g: Graph) -> Self {
         let bus = g.bus().clone();
-        SharedGraph { inner: Arc::new(RwLock::new(g)), bus }
+        SharedGraph {
+            inner: Arc::new(RwLock::new(g)),
+            bus,
+        }
     }
 
     pub fn read(&self) -> RwLockReadGuard<'_, Graph> {

@@ -23,8 +23,15 @@ struct Recorder(Mutex<Vec<String>>);
 
 impl ChangeLog for Recorder {
     fn record(&self, ev: &GraphEvent) {
-        let what = ev.node().map(|n| n.id.to_string()).or_else(|| ev.edge().map(|e| e.id.to_string()));
-        self.0.lock().unwrap().push(format!("{} {}", ev.message_type(), what.unwrap_or_default()));
+        let what = ev
+            .node()
+            .map(|n| n.id.to_string())
+            .or_else(|| ev.edge().map(|e| e.id.to_string()));
+        self.0.lock().unwrap().push(format!(
+            "{} {}",
+            ev.message_type(),
+            what.unwrap_or_default()
+        ));
     }
 }
 
@@ -33,7 +40,8 @@ fn transaction_is_one_revision_and_one_event() {
     let mut g = graph();
     let log = Arc::new(Recorder::default());
     g.set_changelog(log.clone());
-    g.create_node(id("n"), md(&[("Name", json!("eth0"))])).unwrap();
+    g.create_node(id("n"), md(&[("Name", json!("eth0"))]))
+        .unwrap();
     let n = g
         .update_node("n", |m| {
             m.set("MTU", json!(1500));
@@ -45,7 +53,10 @@ fn transaction_is_one_revision_and_one_event() {
     // An update that changes nothing is not an event and not a revision.
     let same = g.set_node_metadata("n", "MTU", json!(1500)).unwrap();
     assert_eq!(same.revision, 2);
-    assert_eq!(*log.0.lock().unwrap(), vec!["NodeAdded n", "NodePartiallyUpdated n"]);
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        vec!["NodeAdded n", "NodePartiallyUpdated n"]
+    );
 }
 
 #[test]
@@ -56,31 +67,55 @@ fn deleting_a_node_deletes_its_edges_first() {
     for n in ["a", "b", "c"] {
         g.create_node(id(n), md(&[("Name", json!(n))])).unwrap();
     }
-    g.create_edge(id("ab"), id("a"), id("b"), Metadata::new()).unwrap();
-    g.create_edge(id("cb"), id("c"), id("b"), Metadata::new()).unwrap();
+    g.create_edge(id("ab"), id("a"), id("b"), Metadata::new())
+        .unwrap();
+    g.create_edge(id("cb"), id("c"), id("b"), Metadata::new())
+        .unwrap();
     let deleted = g.delete_node("b").unwrap();
     assert!(deleted.deleted_at.is_some());
     assert_eq!(g.edge_count(), 0);
     assert_eq!(g.node_edges("a").count(), 0);
     let events = log.0.lock().unwrap().clone();
     assert_eq!(&events[events.len() - 1], "NodeDeleted b");
-    assert!(events.contains(&"EdgeDeleted ab".to_string()) && events.contains(&"EdgeDeleted cb".to_string()));
+    assert!(
+        events.contains(&"EdgeDeleted ab".to_string())
+            && events.contains(&"EdgeDeleted cb".to_string())
+    );
 }
 
 #[test]
 fn edges_need_both_ends() {
     let mut g = graph();
     g.create_node(id("a"), Metadata::new()).unwrap();
-    let err = g.create_edge(id("e"), id("a"), id("zz"), Metadata::new()).unwrap_err();
-    assert_eq!(err, GraphError::DanglingEdge { edge: "e".into(), node: "zz".into() });
-    assert_eq!(g.create_node(id("a"), Metadata::new()).unwrap_err(), GraphError::NodeExists("a".into()));
-    assert_eq!(g.create_node(id(""), Metadata::new()).unwrap_err(), GraphError::EmptyId);
+    let err = g
+        .create_edge(id("e"), id("a"), id("zz"), Metadata::new())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        GraphError::DanglingEdge {
+            edge: "e".into(),
+            node: "zz".into()
+        }
+    );
+    assert_eq!(
+        g.create_node(id("a"), Metadata::new()).unwrap_err(),
+        GraphError::NodeExists("a".into())
+    );
+    assert_eq!(
+        g.create_node(id(""), Metadata::new()).unwrap_err(),
+        GraphError::EmptyId
+    );
 }
 
 #[test]
 fn upsert_respects_revisions() {
     let mut g = graph();
-    let mut n = Node::new(id("n"), md(&[("Name", json!("x"))]), Arc::from("agent1"), Arc::from("agent.agent1"));
+    let mut n = Node::new(
+        id("n"),
+        md(&[("Name", json!("x"))]),
+        Arc::from("agent1"),
+        Arc::from("agent.agent1"),
+    );
     n.revision = 5;
     assert_eq!(g.upsert_node(n.clone()).unwrap(), Applied::Added);
     n.metadata.set("Name", json!("old"));
@@ -92,8 +127,14 @@ fn upsert_respects_revisions() {
     assert_eq!(g.nodes_by("Name", "y").len(), 1);
     assert_eq!(g.nodes_by("Name", "x").len(), 0);
     let ops = [MetadataOp::add("MTU", json!(9000))];
-    assert_eq!(g.apply_node_ops("n", 6, TimeMs(1), &ops).unwrap(), Applied::Stale);
-    assert_eq!(g.apply_node_ops("n", 7, TimeMs(1), &ops).unwrap(), Applied::Updated);
+    assert_eq!(
+        g.apply_node_ops("n", 6, TimeMs(1), &ops).unwrap(),
+        Applied::Stale
+    );
+    assert_eq!(
+        g.apply_node_ops("n", 7, TimeMs(1), &ops).unwrap(),
+        Applied::Updated
+    );
     assert_eq!(g.node("n").unwrap().metadata.get("MTU"), Some(&json!(9000)));
 }
 
@@ -101,10 +142,32 @@ fn upsert_respects_revisions() {
 fn delete_origin_removes_one_agents_subgraph() {
     let mut g = graph();
     for (n, origin) in [("a1", "agent.a"), ("a2", "agent.a"), ("b1", "agent.b")] {
-        g.add_node(Node::new(id(n), Metadata::new(), Arc::from("x"), Arc::from(origin))).unwrap();
+        g.add_node(Node::new(
+            id(n),
+            Metadata::new(),
+            Arc::from("x"),
+            Arc::from(origin),
+        ))
+        .unwrap();
     }
-    g.add_edge(Edge::new(id("e1"), id("a1"), id("a2"), Metadata::new(), Arc::from("x"), Arc::from("agent.a"))).unwrap();
-    g.add_edge(Edge::new(id("e2"), id("b1"), id("a1"), Metadata::new(), Arc::from("x"), Arc::from("agent.b"))).unwrap();
+    g.add_edge(Edge::new(
+        id("e1"),
+        id("a1"),
+        id("a2"),
+        Metadata::new(),
+        Arc::from("x"),
+        Arc::from("agent.a"),
+    ))
+    .unwrap();
+    g.add_edge(Edge::new(
+        id("e2"),
+        id("b1"),
+        id("a1"),
+        Metadata::new(),
+        Arc::from("x"),
+        Arc::from("agent.b"),
+    ))
+    .unwrap();
     assert_eq!(g.delete_origin("agent.a"), 4);
     assert_eq!(g.node_count(), 1);
     assert_eq!(g.edge_count(), 0);
@@ -113,12 +176,17 @@ fn delete_origin_removes_one_agents_subgraph() {
 #[test]
 fn index_follows_updates() {
     let mut g = graph();
-    g.create_node(id("n"), md(&[("Type", json!("veth")), ("Name", json!("v0"))])).unwrap();
+    g.create_node(
+        id("n"),
+        md(&[("Type", json!("veth")), ("Name", json!("v0"))]),
+    )
+    .unwrap();
     let veth = IndexValue::Str("veth".into());
     assert_eq!(g.lookup_count("Type", &veth), Some(1));
     g.set_node_metadata("n", "Type", json!("device")).unwrap();
     assert_eq!(g.lookup_count("Type", &veth), Some(0));
-    g.replace_node_metadata("n", md(&[("Type", json!("veth"))])).unwrap();
+    g.replace_node_metadata("n", md(&[("Type", json!("veth"))]))
+        .unwrap();
     assert_eq!(g.lookup_count("Type", &veth), Some(1));
     g.delete_node("n").unwrap();
     assert_eq!(g.lookup_count("Type", &veth), Some(0));
@@ -131,13 +199,19 @@ async fn subscribers_get_events_and_lag_is_counted() {
     let shared = SharedGraph::new(opts);
     let (count, mut sub) = shared.subscribe_with(|g| g.node_count());
     assert_eq!(count, 0);
-    shared.write().create_node(id("a"), Metadata::new()).unwrap();
+    shared
+        .write()
+        .create_node(id("a"), Metadata::new())
+        .unwrap();
     match sub.recv().await {
         Received::Event(GraphEvent::NodeAdded(n)) => assert_eq!(&*n.id, "a"),
         other => panic!("unexpected {other:?}"),
     }
     for i in 0..10 {
-        shared.write().create_node(id(&format!("n{i}")), Metadata::new()).unwrap();
+        shared
+            .write()
+            .create_node(id(&format!("n{i}")), Metadata::new())
+            .unwrap();
     }
     match sub.recv().await {
         Received::Lagged(n) => assert_eq!(n, 6),
@@ -148,24 +222,55 @@ async fn subscribers_get_events_and_lag_is_counted() {
 
 #[test]
 fn history_view_keeps_every_revision_of_the_slice() {
-    let mut b = HistoryViewBuilder::new(TimeSlice { start: TimeMs(0), last: TimeMs(100) }, vec!["Name".into()]);
-    let mut n = Node::new(id("n"), md(&[("Name", json!("old"))]), Arc::from("h"), Arc::from("o"));
+    let mut b = HistoryViewBuilder::new(
+        TimeSlice {
+            start: TimeMs(0),
+            last: TimeMs(100),
+        },
+        vec!["Name".into()],
+    );
+    let mut n = Node::new(
+        id("n"),
+        md(&[("Name", json!("old"))]),
+        Arc::from("h"),
+        Arc::from("o"),
+    );
     b.node(Arc::new(n.clone()));
     n.revision = 2;
     n.metadata.set("Name", json!("new"));
     b.node(Arc::new(n));
-    b.node(Arc::new(Node::new(id("m"), Metadata::new(), Arc::from("h"), Arc::from("o"))));
-    b.edge(Arc::new(Edge::new(id("e"), id("n"), id("m"), Metadata::new(), Arc::from("h"), Arc::from("o"))));
+    b.node(Arc::new(Node::new(
+        id("m"),
+        Metadata::new(),
+        Arc::from("h"),
+        Arc::from("o"),
+    )));
+    b.edge(Arc::new(Edge::new(
+        id("e"),
+        id("n"),
+        id("m"),
+        Metadata::new(),
+        Arc::from("h"),
+        Arc::from("o"),
+    )));
     let v = b.build();
     assert_eq!(GraphView::node_count(&v), 3);
     assert_eq!(GraphView::node(&v, "n").unwrap().revision, 2);
-    assert_eq!(GraphView::lookup(&v, "Name", &IndexValue::Str("old".into())).unwrap().count(), 1);
+    assert_eq!(
+        GraphView::lookup(&v, "Name", &IndexValue::Str("old".into()))
+            .unwrap()
+            .count(),
+        1
+    );
     assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
 }
 
 #[test]
 fn time_slice_overlap() {
-    let s = TimeSlice { start: TimeMs(10), last: TimeMs(20) };
+    let s = TimeSlice {
+        start: TimeMs(10),
+        last: TimeMs(20),
+    };
     assert!(s.overlaps(TimeMs(5), None));
     assert!(s.overlaps(TimeMs(20), None));
     assert!(!s.overlaps(TimeMs(21), None));

@@ -107,12 +107,19 @@ impl GraphView for HistoryView {
         let value = value.clone();
         let key = key.to_owned();
         let older = self.older_nodes.iter().filter(move |n| {
-            n.metadata.values_at(&key).filter_map(IndexValue::from_json).any(|v| v == value)
+            n.metadata
+                .values_at(&key)
+                .filter_map(IndexValue::from_json)
+                .any(|v| v == value)
         });
         Some(Box::new(latest.chain(older)))
     }
     fn lookup_count(&self, key: &str, value: &IndexValue) -> Option<usize> {
-        if self.older_nodes.is_empty() { self.latest.lookup_count(key, value) } else { None }
+        if self.older_nodes.is_empty() {
+            self.latest.lookup_count(key, value)
+        } else {
+            None
+        }
     }
     fn node_count(&self) -> usize {
         self.latest.node_count() + self.older_nodes.len()

@@ -1,0 +1,94 @@
+//! Graph engine benchmark: build time, resident memory per node, event ingest rate.
+//!
+//! Usage: graph_bench [NODES...]   (default: 100000 1000000)
+//! Query latencies live in `gremlin_bench`; history in `history_bench`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::json;
+use skydive_bench::measure::{cpu_time, ms, rss_bytes};
+use skydive_bench::synth::{Shape, build};
+use skydive_graph::{Graph, GraphOptions, MetadataOp, Node, TimeMs};
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![100_000, 1_000_000]
+    } else {
+        sizes
+    };
+    println!(
+        "{:>9} {:>9} {:>10} {:>12} {:>14} {:>16} {:>16}",
+        "nodes",
+        "edges",
+        "build ms",
+        "RSS/node B",
+        "build nodes/s",
+        "add events/s",
+        "update events/s"
+    );
+    for n in sizes {
+        run(n);
+    }
+}
+
+fn run(target: usize) {
+    let shape = Shape::with_nodes(target, (target / 10_000).max(1));
+    let rss0 = rss_bytes();
+    let t = Instant::now();
+    let mut g = Graph::new(GraphOptions::new("bench", "analyzer.bench"));
+    build(&mut g, shape);
+    let build_time = t.elapsed();
+    let rss = rss_bytes().saturating_sub(rss0);
+    let nodes = g.node_count();
+    let edges = g.edge_count();
+
+    // Ingest as an analyzer sees it: whole nodes from an agent's sync, then partial updates.
+    let incoming: Vec<Node> = g.nodes().take(200_000).map(|n| Node::clone(n)).collect();
+    let mut fresh = Graph::new(GraphOptions::new("bench", "analyzer.bench"));
+    let cpu = cpu_time();
+    let t = Instant::now();
+    for n in incoming {
+        fresh.upsert_node(n).expect("unique ids");
+    }
+    let add_rate = fresh.node_count() as f64 / t.elapsed().as_secs_f64();
+    let _ = cpu;
+    drop(fresh);
+
+    let ids: Vec<Arc<str>> = g.nodes().take(200_000).map(|n| n.id.clone()).collect();
+    let updates: Vec<(Arc<str>, i64, [MetadataOp; 1])> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            (
+                id.clone(),
+                1_000 + i as i64,
+                [MetadataOp::add(
+                    "Metric",
+                    json!({"RxBytes": i, "TxBytes": i * 2, "RxPackets": i / 64}),
+                )],
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    for (id, rev, ops) in &updates {
+        g.apply_node_ops(id, *rev, TimeMs(0), ops)
+            .expect("node exists");
+    }
+    let upd_rate = updates.len() as f64 / t.elapsed().as_secs_f64();
+
+    println!(
+        "{:>9} {:>9} {:>10.0} {:>12} {:>14.0} {:>16.0} {:>16.0}",
+        nodes,
+        edges,
+        ms(build_time),
+        rss / nodes as u64,
+        nodes as f64 / build_time.as_secs_f64(),
+        add_rate,
+        upd_rate
+    );
+}
