@@ -1,0 +1,1 @@
+//! Skydive agent probes (work in progress).
