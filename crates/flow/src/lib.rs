@@ -1,0 +1,2 @@
+//! Skydive flows (work in progress).
+#![forbid(unsafe_code)]
