@@ -1,0 +1,222 @@
+//! [`HistoryStore`]: the public face of topology history.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, bounded};
+use fjall::{PersistMode, Readable};
+use parking_lot::Mutex;
+use skydive_graph::{ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, HistoryViewBuilder, Node, TimeMs, TimeSlice};
+
+use crate::db::Db;
+use crate::keys::LogKey;
+use crate::maintenance::{MaintMsg, Maintenance};
+use crate::stats::Counters;
+use crate::writer::{self, Recorder, Resume, WriterMsg};
+use crate::{HistoryConfig, HistoryStats, RetentionReport, StoreError, checkpoint, replay};
+
+/// Topology history in an embedded store: records every graph change and reads the graph as
+/// it was at any retained time. Cheap to clone; every clone is the same store.
+///
+/// Dropping the last clone closes the store like [`HistoryStore::close`] does, logging
+/// instead of returning errors.
+#[derive(Clone)]
+pub struct HistoryStore {
+    inner: Arc<Inner>,
+    indexed_keys: Arc<[String]>,
+}
+
+struct Inner {
+    db: Db,
+    cfg: HistoryConfig,
+    counters: Arc<Counters>,
+    maint: Arc<Maintenance>,
+    tx: Sender<WriterMsg>,
+    threads: Mutex<Option<Threads>>,
+}
+
+struct Threads {
+    writer: JoinHandle<()>,
+    maint: JoinHandle<()>,
+    maint_tx: Sender<MaintMsg>,
+}
+
+impl std::fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryStore").field("path", &self.inner.db.path).finish()
+    }
+}
+
+impl HistoryStore {
+    /// Opens (or creates) the store under `cfg.data_dir` and starts its writer and
+    /// maintenance threads. A store left by a crash opens too: at most the changes not yet
+    /// written (see `storage.fsync_ms`) are missing.
+    pub fn open(cfg: HistoryConfig) -> Result<Self, StoreError> {
+        cfg.validate()?;
+        let db = Db::open(&cfg.data_dir)?;
+        checkpoint::remove_incomplete(&db)?;
+        let resume = Resume::read(&db)?;
+        let counters = Arc::new(Counters::default());
+        let maint = Arc::new(Maintenance::new(db.clone(), cfg.clone(), counters.clone()));
+        let (maint_tx, maint_rx) = bounded(1);
+        let (tx, rx) = bounded(cfg.buffer_events);
+        let spawn_err = |what, e: std::io::Error| StoreError::Thread(what, e.to_string());
+        let writer = writer::spawn(db.clone(), &cfg, counters.clone(), rx, maint_tx.clone(), resume)
+            .map_err(|e| spawn_err("history-writer", e))?;
+        let maint_thread = maint.spawn(maint_rx).map_err(|e| spawn_err("history-maint", e))?;
+        let threads = Threads { writer, maint: maint_thread, maint_tx };
+        let inner = Inner { db, cfg, counters, maint, tx, threads: Mutex::new(Some(threads)) };
+        let keys: Vec<String> = DEFAULT_INDEXED_KEYS.iter().map(|k| k.to_string()).collect();
+        Ok(HistoryStore { inner: Arc::new(inner), indexed_keys: keys.into() })
+    }
+
+    /// The same store, building views indexed on `keys` (the live graph's
+    /// `GraphOptions::indexed_keys`) instead of [`DEFAULT_INDEXED_KEYS`].
+    pub fn with_indexed_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
+        self.indexed_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The hook to give the live graph (`Graph::set_changelog`): records every change.
+    /// Attach it *after* loading [`HistoryStore::last_state`], or the restored elements
+    /// would be recorded again as new.
+    pub fn changelog(&self) -> Arc<dyn ChangeLog> {
+        Arc::new(Recorder {
+            tx: self.inner.tx.clone(),
+            counters: self.inner.counters.clone(),
+            wait: Duration::from_millis(self.inner.cfg.buffer_full_wait_ms),
+        })
+    }
+
+    /// The graph during `slice`: every revision alive at some point of `[start, last]`
+    /// (Skydive's `At(t, d)`); with `start == last`, the graph as it was at that time.
+    pub fn view(&self, slice: TimeSlice) -> Result<HistoryView, StoreError> {
+        let (nodes, edges) = self.revisions(slice)?;
+        let mut b = HistoryViewBuilder::new(slice, self.indexed_keys.to_vec());
+        for n in nodes {
+            b.node(n);
+        }
+        for e in edges {
+            b.edge(e);
+        }
+        Ok(b.build())
+    }
+
+    /// The revisions [`HistoryStore::view`] is built from, in no particular order (for
+    /// callers that need no graph around them, and to measure reading apart from indexing).
+    #[allow(clippy::type_complexity)]
+    pub fn revisions(&self, slice: TimeSlice) -> Result<(Vec<Arc<Node>>, Vec<Arc<Edge>>), StoreError> {
+        if slice.start > slice.last {
+            return Err(StoreError::InvalidSlice { start: slice.start, last: slice.last });
+        }
+        let db = &self.inner.db;
+        let snap = db.db.snapshot();
+        if let Some(from) = db.retained_from(&snap)?
+            && slice.start < from
+        {
+            return Err(StoreError::HistoryDropped { retained_from: from, retention_secs: self.inner.cfg.retention_secs });
+        }
+        let revs = replay::slice_revisions(db, &snap, slice)?;
+        Ok((revs.nodes, revs.edges))
+    }
+
+    /// The elements alive at the end of the history, sorted by id: what the live graph held
+    /// when the store was last written. Load it into the graph at startup, before attaching
+    /// [`HistoryStore::changelog`]. Changes still queued are not included (see `flush`).
+    pub fn last_state(&self) -> Result<(Vec<Node>, Vec<Edge>), StoreError> {
+        let db = &self.inner.db;
+        let state = replay::state_at(db, &db.db.snapshot(), LogKey::end_of(TimeMs(i64::MAX)))?;
+        let mut nodes: Vec<Node> = state.nodes.into_values().map(Arc::unwrap_or_clone).collect();
+        let mut edges: Vec<Edge> = state.edges.into_values().map(Arc::unwrap_or_clone).collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        edges.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((nodes, edges))
+    }
+
+    /// Waits until every change recorded so far is written and synced to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let (reply, answer) = bounded(1);
+        self.inner.tx.send(WriterMsg::Flush(reply)).map_err(|_| StoreError::Closed)?;
+        answer.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Drops history older than `storage.retention_secs` before `now` (also done every
+    /// `storage.retention_check_secs` by the store itself).
+    pub fn enforce_retention(&self, now: TimeMs) -> Result<RetentionReport, StoreError> {
+        self.inner.maint.enforce_retention(now)
+    }
+
+    /// Writes everything recorded so far, then takes a checkpoint at the end of the log
+    /// (normally taken automatically). Returns the time it stands for, or `None` if the log
+    /// is empty or already ends with one.
+    pub fn checkpoint_now(&self) -> Result<Option<TimeMs>, StoreError> {
+        self.flush()?;
+        Ok(self.inner.maint.checkpoint()?.map(|m| m.at.time))
+    }
+
+    /// Counters and sizes for `/api/status`.
+    pub fn stats(&self) -> HistoryStats {
+        let i = &*self.inner;
+        let c = &*i.counters;
+        let snap = i.db.db.snapshot();
+        let first_logged = snap
+            .first_key_value(&i.db.log)
+            .and_then(|g| g.key().ok())
+            .and_then(|k| LogKey::decode(&k))
+            .map(|k| k.time);
+        let retained_from = i.db.retained_from(&snap).ok().flatten();
+        HistoryStats {
+            events_recorded: Counters::get(&c.recorded),
+            events_written: Counters::get(&c.written),
+            events_dropped: Counters::get(&c.dropped),
+            events_queued: i.tx.len() as u64,
+            record_waits: Counters::get(&c.waits),
+            write_errors: Counters::get(&c.write_errors),
+            maintenance_errors: Counters::get(&c.maintenance_errors),
+            checkpoints: snap.iter(&i.db.checkpoint_index).count() as u64,
+            checkpoints_written: Counters::get(&c.checkpoints_written),
+            log_entries_dropped: Counters::get(&c.log_entries_dropped),
+            oldest_retained: retained_from.or(first_logged),
+            retention_secs: i.cfg.retention_secs,
+            disk_bytes: i.db.db.disk_space().unwrap_or(0),
+            last_error: c.last_error(),
+        }
+    }
+
+    /// Stops recording, writes what is queued and syncs it to disk. Changes recorded
+    /// afterwards (through a changelog still attached to a graph) are counted as dropped.
+    /// Other clones can still read; the data directory is released with the last clone.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.inner.shutdown()
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<(), StoreError> {
+        let Some(t) = self.threads.lock().take() else { return Ok(()) };
+        let (reply, answer) = bounded(1);
+        let gone = || StoreError::Thread("history-writer", "exited early".into());
+        let mut result = match self.tx.send(WriterMsg::Shutdown(reply)) {
+            Ok(()) => answer.recv().unwrap_or_else(|_| Err(gone())),
+            Err(_) => Err(gone()),
+        };
+        if t.writer.join().is_err() {
+            result = result.and(Err(StoreError::Thread("history-writer", "panicked".into())));
+        }
+        // Blocks while a checkpoint is under way: it finishes first.
+        let _ = t.maint_tx.send(MaintMsg::Shutdown);
+        if t.maint.join().is_err() {
+            result = result.and(Err(StoreError::Thread("history-maint", "panicked".into())));
+        }
+        result.and(self.db.db.persist(PersistMode::SyncAll).map_err(StoreError::from))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::warn!("closing history store in {}: {e}", self.db.path.display());
+        }
+    }
+}
