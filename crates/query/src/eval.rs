@@ -1,0 +1,935 @@
+//! Evaluation: runs a [`Query`]'s steps over a graph view, left to right.
+//!
+//! Each step turns the current [`Traversal`] into the next. A source step (`V()`, `E()`) takes
+//! the filter steps that follow it (`Has`, `HasEither`, `HasKey`, `HasNot`) and a closing
+//! `Count()` or `Limit()`/`Range()` into one pass, and starts from an index look-up when one
+//! of those filters asks for equality on an indexed key (or `@ID`): `V().Has('Type', 'veth')`
+//! touches only veths, and `V().Has('Type', 'veth').Count()` asks the index for a number.
+//!
+//! Elements travel as `Arc<Node>` / `Arc<Edge>`, shared with the graph: no metadata is cloned
+//! until a step projects values out of it. `At` swaps the view for a past one from the
+//! [`HistorySource`]; `SubGraph` swaps it for a view of the elements at hand.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+use serde_json::{Map, Number, Value};
+use skydive_graph::{Edge, GraphView, IndexValue, Node, TimeMs};
+
+use crate::ast::{Combine, Filter, Literal, Order, Predicate, Query, Step, StepKind, Term, Walk};
+use crate::error::{EvalError, EvalErrorKind};
+use crate::flow_source::FlowRecord;
+use crate::history::HistorySource;
+use crate::output::Output;
+use crate::predicate::{self, FieldValue, Fields, SPECIAL_KEYS};
+use crate::subgraph::SubGraphView;
+use crate::time_arg::TimeArg;
+use crate::walk::{self, Budget, Dir, check_size};
+
+/// What a query runs against.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The live graph (or any view).
+    pub graph: &'a dyn GraphView,
+    /// Where `At` finds the past; `None` makes `At` fail with a clear message.
+    pub history: Option<&'a dyn HistorySource>,
+    /// The time relative `At` arguments (`'-1m'`, `NOW`) count from.
+    pub now: TimeMs,
+}
+
+impl<'a> Context<'a> {
+    /// A context on `graph`, without history, at the current time.
+    pub fn new(graph: &'a dyn GraphView) -> Self {
+        Context {
+            graph,
+            history: None,
+            now: TimeMs::now(),
+        }
+    }
+
+    pub fn with_history(self, history: &'a dyn HistorySource) -> Self {
+        Context {
+            history: Some(history),
+            ..self
+        }
+    }
+
+    pub fn at(self, now: TimeMs) -> Self {
+        Context { now, ..self }
+    }
+}
+
+/// Runs a parsed query.
+pub fn evaluate(query: &Query, cx: &Context<'_>) -> Result<Output, EvalError> {
+    let mut ev = Evaluator {
+        cx,
+        view: View::Borrowed(cx.graph),
+        named: HashMap::new(),
+        budget: Budget::new(),
+    };
+    let steps = query.steps();
+    let mut cur = Traversal::Graph;
+    let mut i = 0;
+    while i < steps.len() {
+        let (next, used) = ev.step(cur, steps, i)?;
+        cur = next;
+        i += used;
+    }
+    Ok(ev.output(cur))
+}
+
+/// The value between two steps.
+#[derive(Debug, Clone)]
+enum Traversal {
+    /// The current graph view.
+    Graph,
+    Nodes(Vec<Arc<Node>>),
+    Edges(Vec<Arc<Edge>>),
+    Paths(Vec<Vec<Arc<Node>>>),
+    Values(Vec<Value>),
+    Number(Number),
+    #[expect(
+        dead_code,
+        reason = "reserved for flow steps, which need a flow source (flow_source.rs)"
+    )]
+    Flows(Vec<Arc<dyn FlowRecord>>),
+}
+
+impl Traversal {
+    fn kind(&self) -> &'static str {
+        match self {
+            Traversal::Graph => "the graph",
+            Traversal::Nodes(_) => "nodes",
+            Traversal::Edges(_) => "edges",
+            Traversal::Paths(_) => "paths",
+            Traversal::Values(_) => "values",
+            Traversal::Number(_) => "a number",
+            Traversal::Flows(_) => "flows",
+        }
+    }
+}
+
+/// The graph steps read: the context's, or one the query made (`At`, `SubGraph`).
+enum View<'a> {
+    Borrowed(&'a dyn GraphView),
+    Owned(Arc<dyn GraphView>),
+}
+
+impl View<'_> {
+    fn get(&self) -> &dyn GraphView {
+        match self {
+            View::Borrowed(g) => *g,
+            View::Owned(g) => &**g,
+        }
+    }
+}
+
+struct Evaluator<'a> {
+    cx: &'a Context<'a>,
+    view: View<'a>,
+    /// Results named by `As`.
+    named: HashMap<String, Traversal>,
+    budget: Budget,
+}
+
+type StepResult = Result<(Traversal, usize), EvalError>;
+
+fn fail(step: &Step, kind: EvalErrorKind) -> EvalError {
+    EvalError {
+        column: step.column,
+        kind,
+    }
+}
+
+fn wrong_input(step: &Step, expected: &'static str, found: &Traversal) -> EvalError {
+    fail(
+        step,
+        EvalErrorKind::WrongInput {
+            step: step.kind.name(),
+            expected,
+            found: found.kind(),
+        },
+    )
+}
+
+impl Evaluator<'_> {
+    fn g(&self) -> &dyn GraphView {
+        self.view.get()
+    }
+
+    /// Runs `steps[i]` (and the steps it fuses with); returns the result and how many steps
+    /// were used.
+    fn step(&mut self, cur: Traversal, steps: &[Step], i: usize) -> StepResult {
+        let step = &steps[i];
+        let one = |t: Traversal| Ok((t, 1));
+        use StepKind as K;
+        match &step.kind {
+            K::G => one(Traversal::Graph),
+            K::At(time) => one(self.at(step, time)?),
+            K::V(id) | K::E(id) => self.source(step, cur, id.as_deref(), steps, i),
+            K::Has(f) | K::HasEither(f) => one(self.filter(step, cur, f)?),
+            K::HasKey(k) => one(self.filter(step, cur, &key_filter(k, Predicate::Exists))?),
+            K::HasNot(k) => one(self.filter(step, cur, &key_filter(k, Predicate::Absent))?),
+            K::Out(f) => one(self.adjacent(step, cur, Dir::Out, f)?),
+            K::In(f) => one(self.adjacent(step, cur, Dir::In, f)?),
+            K::Both(f) => one(self.adjacent(step, cur, Dir::Both, f)?),
+            K::OutE(f) => one(self.incident(step, cur, Dir::Out, f)?),
+            K::InE(f) => one(self.incident(step, cur, Dir::In, f)?),
+            K::BothE(f) => one(self.incident(step, cur, Dir::Both, f)?),
+            K::OutV(f) => one(self.ends(step, cur, Dir::Out, f)?),
+            K::InV(f) => one(self.ends(step, cur, Dir::In, f)?),
+            K::BothV(f) => one(self.ends(step, cur, Dir::Both, f)?),
+            K::Dedup(keys) => one(dedup(step, cur, keys)?),
+            K::Count => one(count(step, cur)?),
+            K::Values(k) => one(values(step, cur, k)?),
+            K::ValueMap(keys) => one(value_map(step, cur, keys)?),
+            K::Keys => one(keys(step, cur)?),
+            K::Sum(k) => one(sum(step, cur, k.as_deref())?),
+            K::Sort { order, key } => one(sort(step, cur, *order, key.as_deref())?),
+            K::Range { from, to } => one(range(step, cur, *from, *to)?),
+            K::Limit(n) => one(range(step, cur, 0, *n)?),
+            K::ShortestPathTo { target, edges } => {
+                one(self.shortest_paths(step, cur, target, edges.as_ref())?)
+            }
+            K::SubGraph => one(self.subgraph(step, cur)?),
+            K::As(name) => one(self.name_result(step, cur, name)?),
+            K::Select(names) => one(self.select(step, names)?),
+            K::Descendants(w) => one(self.multi_level(step, cur, Dir::Out, w)?),
+            K::Ascendants(w) => one(self.multi_level(step, cur, Dir::In, w)?),
+            K::Neighbors(w) => one(self.multi_level(step, cur, Dir::Both, w)?),
+            K::Flow { name, .. } => Err(fail(step, EvalErrorKind::NoFlowSource(name))),
+            K::Unsupported { name, .. } => Err(fail(step, EvalErrorKind::Unsupported(name))),
+        }
+    }
+
+    fn output(&self, cur: Traversal) -> Output {
+        match cur {
+            Traversal::Graph => {
+                let g = self.g();
+                let mut nodes: Vec<Arc<Node>> = g.nodes().cloned().collect();
+                nodes.sort_by(|a, b| a.id.cmp(&b.id));
+                let mut edges: Vec<Arc<Edge>> = g.edges().cloned().collect();
+                edges.sort_by(|a, b| a.id.cmp(&b.id));
+                Output::Graph { nodes, edges }
+            }
+            Traversal::Nodes(n) => Output::Nodes(n),
+            Traversal::Edges(e) => Output::Edges(e),
+            Traversal::Paths(p) => Output::Paths(p),
+            Traversal::Values(v) => Output::Values(v),
+            Traversal::Number(n) => Output::Number(n),
+            Traversal::Flows(f) => Output::Flows(f),
+        }
+    }
+
+    // ----- graph-level steps -----
+
+    fn at(&mut self, step: &Step, time: &TimeArg) -> Result<Traversal, EvalError> {
+        let slice = time
+            .resolve(self.cx.now)
+            .ok_or_else(|| fail(step, EvalErrorKind::TimeOutOfRange))?;
+        let history = self
+            .cx
+            .history
+            .ok_or_else(|| fail(step, EvalErrorKind::NoHistory))?;
+        let view = history
+            .view(slice)
+            .map_err(|e| fail(step, EvalErrorKind::History(e)))?;
+        self.view = View::Owned(view);
+        Ok(Traversal::Graph)
+    }
+
+    fn subgraph(&mut self, step: &Step, cur: Traversal) -> Result<Traversal, EvalError> {
+        let g = self.g();
+        let slice = g.time_slice();
+        let sub = match cur {
+            Traversal::Nodes(nodes) => with_edges(g, nodes),
+            Traversal::Paths(paths) => with_edges(g, paths.into_iter().flatten().collect()),
+            Traversal::Edges(edges) => {
+                let ends: Vec<Arc<Node>> = edges
+                    .iter()
+                    .flat_map(|e| [&e.parent, &e.child])
+                    .filter_map(|id| g.node(id).cloned())
+                    .collect();
+                SubGraphView::build(ends, edges, slice)
+            }
+            other => return Err(wrong_input(step, "nodes, edges or paths", &other)),
+        };
+        self.view = View::Owned(Arc::new(sub));
+        Ok(Traversal::Graph)
+    }
+
+    // ----- sources: V(), E() with their fused filters -----
+
+    fn source(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        id: Option<&str>,
+        steps: &[Step],
+        i: usize,
+    ) -> StepResult {
+        if !matches!(cur, Traversal::Graph) {
+            return Err(wrong_input(step, "the graph (after G)", &cur));
+        }
+        let is_nodes = matches!(step.kind, StepKind::V(_));
+        let (filters, mut used) = fused_filters(&steps[i + 1..]);
+        let tail = steps.get(i + 1 + used).map(|s| &s.kind);
+        let tail = match tail {
+            Some(StepKind::Count) => Tail::Count,
+            Some(StepKind::Limit(n)) => Tail::Range(0, *n),
+            Some(StepKind::Range { from, to }) => Tail::Range(*from, *to),
+            _ => Tail::Collect,
+        };
+        if tail != Tail::Collect {
+            used += 1;
+        }
+        let out = if is_nodes {
+            self.nodes_source(id, &filters, tail)
+        } else {
+            self.edges_source(id, &filters, tail)
+        };
+        Ok((out.map_err(|kind| fail(step, kind))?, used + 1))
+    }
+
+    fn nodes_source(
+        &self,
+        id: Option<&str>,
+        filters: &[Filter],
+        tail: Tail,
+    ) -> Result<Traversal, EvalErrorKind> {
+        let g = self.g();
+        if let Some(id) = id {
+            return finish(g.node(id).into_iter(), filters, tail, Traversal::Nodes);
+        }
+        if tail == Tail::Count
+            && let Some(n) = indexed_count(g, filters)
+        {
+            return Ok(Traversal::Number(n.into()));
+        }
+        match best_candidate(g, filters).and_then(|c| c.look_up(g)) {
+            Some(candidates) => finish(candidates, filters, tail, Traversal::Nodes),
+            None => finish(g.nodes(), filters, tail, Traversal::Nodes),
+        }
+    }
+
+    fn edges_source(
+        &self,
+        id: Option<&str>,
+        filters: &[Filter],
+        tail: Tail,
+    ) -> Result<Traversal, EvalErrorKind> {
+        let g = self.g();
+        match id {
+            Some(id) => finish(g.edge(id).into_iter(), filters, tail, Traversal::Edges),
+            None => finish(g.edges(), filters, tail, Traversal::Edges),
+        }
+    }
+
+    // ----- filters and hops -----
+
+    fn filter(&self, step: &Step, cur: Traversal, f: &Filter) -> Result<Traversal, EvalError> {
+        Ok(match cur {
+            Traversal::Nodes(mut n) => {
+                n.retain(|x| f.matches(&**x));
+                Traversal::Nodes(n)
+            }
+            Traversal::Edges(mut e) => {
+                e.retain(|x| f.matches(&**x));
+                Traversal::Edges(e)
+            }
+            // Skydive filters the maps ValueMap yields.
+            Traversal::Values(mut v) => {
+                v.retain(|x| f.matches(x));
+                Traversal::Values(v)
+            }
+            other => return Err(wrong_input(step, "nodes, edges or values", &other)),
+        })
+    }
+
+    fn adjacent(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        dir: Dir,
+        f: &Filter,
+    ) -> Result<Traversal, EvalError> {
+        let Traversal::Nodes(nodes) = cur else {
+            return Err(wrong_input(step, "nodes", &cur));
+        };
+        let out = walk::adjacent_nodes(self.view.get(), &nodes, dir, f, &mut self.budget);
+        out.map(Traversal::Nodes).map_err(|k| fail(step, k))
+    }
+
+    fn incident(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        dir: Dir,
+        f: &Filter,
+    ) -> Result<Traversal, EvalError> {
+        let Traversal::Nodes(nodes) = cur else {
+            return Err(wrong_input(step, "nodes", &cur));
+        };
+        let out = walk::incident_edges(self.view.get(), &nodes, dir, f, &mut self.budget);
+        out.map(Traversal::Edges).map_err(|k| fail(step, k))
+    }
+
+    fn ends(
+        &self,
+        step: &Step,
+        cur: Traversal,
+        dir: Dir,
+        f: &Filter,
+    ) -> Result<Traversal, EvalError> {
+        let Traversal::Edges(edges) = cur else {
+            return Err(wrong_input(step, "edges", &cur));
+        };
+        walk::edge_ends(self.g(), &edges, dir, f)
+            .map(Traversal::Nodes)
+            .map_err(|k| fail(step, k))
+    }
+
+    fn multi_level(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        dir: Dir,
+        w: &Walk,
+    ) -> Result<Traversal, EvalError> {
+        let Traversal::Nodes(nodes) = cur else {
+            return Err(wrong_input(step, "nodes", &cur));
+        };
+        let out = walk::multi_level(self.view.get(), &nodes, dir, w, &mut self.budget);
+        out.map(Traversal::Nodes).map_err(|k| fail(step, k))
+    }
+
+    fn shortest_paths(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        target: &Filter,
+        edges: Option<&Filter>,
+    ) -> Result<Traversal, EvalError> {
+        let Traversal::Nodes(nodes) = cur else {
+            return Err(wrong_input(step, "nodes", &cur));
+        };
+        let out = walk::shortest_paths(self.view.get(), &nodes, target, edges, &mut self.budget);
+        out.map(Traversal::Paths).map_err(|k| fail(step, k))
+    }
+
+    // ----- naming -----
+
+    fn name_result(
+        &mut self,
+        step: &Step,
+        cur: Traversal,
+        name: &str,
+    ) -> Result<Traversal, EvalError> {
+        match cur {
+            Traversal::Nodes(_) | Traversal::Edges(_) => {
+                self.named.insert(name.to_owned(), cur.clone());
+                Ok(cur)
+            }
+            other => Err(fail(step, EvalErrorKind::CannotName(other.kind()))),
+        }
+    }
+
+    /// The union of named results, in the order named; all must be of one kind.
+    fn select(&self, step: &Step, names: &[String]) -> Result<Traversal, EvalError> {
+        let mut out: Option<(&str, Traversal)> = None;
+        for name in names {
+            let t = self
+                .named
+                .get(name)
+                .ok_or_else(|| fail(step, EvalErrorKind::UnknownName(name.clone())))?;
+            out = Some(match (out, t) {
+                (None, t) => (name, t.clone()),
+                (Some((first, Traversal::Nodes(mut a))), Traversal::Nodes(b)) => {
+                    a.extend(b.iter().cloned());
+                    (first, Traversal::Nodes(a))
+                }
+                (Some((first, Traversal::Edges(mut a))), Traversal::Edges(b)) => {
+                    a.extend(b.iter().cloned());
+                    (first, Traversal::Edges(a))
+                }
+                (Some((first, a)), b) => {
+                    let kind = EvalErrorKind::MixedSelect {
+                        first: first.to_owned(),
+                        first_kind: a.kind(),
+                        other: name.clone(),
+                        other_kind: b.kind(),
+                    };
+                    return Err(fail(step, kind));
+                }
+            });
+        }
+        Ok(out.map(|(_, t)| t).unwrap_or(Traversal::Nodes(Vec::new())))
+    }
+}
+
+fn key_filter(key: &str, predicate: Predicate) -> Filter {
+    Filter {
+        combine: Combine::All,
+        terms: vec![Term {
+            key: key.to_owned(),
+            predicate,
+        }],
+    }
+}
+
+/// The nodes plus the edges of `g` among them.
+fn with_edges(g: &dyn GraphView, nodes: Vec<Arc<Node>>) -> SubGraphView {
+    let ids: HashSet<&str> = nodes.iter().map(|n| &*n.id).collect();
+    let mut edges = Vec::new();
+    for n in &nodes {
+        edges.extend(
+            g.node_edges(&n.id)
+                .filter(|e| ids.contains(&*e.parent) && ids.contains(&*e.child))
+                .cloned(),
+        );
+    }
+    SubGraphView::build(nodes.iter().cloned(), edges, g.time_slice())
+}
+
+// ----- source fusion -----
+
+/// What closes a fused source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    Collect,
+    Count,
+    Range(u64, u64),
+}
+
+/// The filter steps right after a source, as filters, and how many steps they are.
+fn fused_filters(after: &[Step]) -> (Vec<Filter>, usize) {
+    let mut filters = Vec::new();
+    for s in after {
+        match &s.kind {
+            StepKind::Has(f) | StepKind::HasEither(f) => filters.push(f.clone()),
+            StepKind::HasKey(k) => filters.push(key_filter(k, Predicate::Exists)),
+            StepKind::HasNot(k) => filters.push(key_filter(k, Predicate::Absent)),
+            _ => break,
+        }
+    }
+    let n = filters.len();
+    (filters, n)
+}
+
+/// Filters the candidates and closes the pass as `tail` says.
+fn finish<'g, T: Fields + 'g>(
+    candidates: impl Iterator<Item = &'g Arc<T>>,
+    filters: &[Filter],
+    tail: Tail,
+    wrap: fn(Vec<Arc<T>>) -> Traversal,
+) -> Result<Traversal, EvalErrorKind> {
+    let kept = candidates.filter(|x| filters.iter().all(|f| f.matches(&***x)));
+    match tail {
+        Tail::Count => Ok(Traversal::Number(kept.count().into())),
+        Tail::Range(from, to) => {
+            let (from, to) = (
+                usize::try_from(from).unwrap_or(usize::MAX),
+                usize::try_from(to).unwrap_or(usize::MAX),
+            );
+            let taken: Vec<Arc<T>> = kept
+                .skip(from)
+                .take(to.saturating_sub(from))
+                .cloned()
+                .collect();
+            check_size(taken.len())?;
+            Ok(wrap(taken))
+        }
+        Tail::Collect => {
+            let mut out = Vec::new();
+            for x in kept {
+                out.push(x.clone());
+                check_size(out.len())?;
+            }
+            Ok(wrap(out))
+        }
+    }
+}
+
+/// An equality some filter requires of every node, that an index may answer.
+struct Candidate<'f> {
+    key: &'f str,
+    value: &'f Literal,
+}
+
+impl Candidate<'_> {
+    fn look_up<'g>(
+        &self,
+        g: &'g dyn GraphView,
+    ) -> Option<Box<dyn Iterator<Item = &'g Arc<Node>> + 'g>> {
+        if self.key == "@ID" {
+            let Literal::Str(id) = self.value else {
+                return Some(Box::new(std::iter::empty()));
+            };
+            return Some(Box::new(g.node(id).into_iter()));
+        }
+        g.lookup(self.key, &index_value(self.value)?)
+    }
+
+    /// How many nodes the look-up yields, when the index can tell without iterating.
+    fn count(&self, g: &dyn GraphView) -> Option<usize> {
+        if self.key == "@ID" {
+            return Some(usize::from(
+                matches!(self.value, Literal::Str(id) if g.node(id).is_some()),
+            ));
+        }
+        g.lookup_count(self.key, &index_value(self.value)?)
+    }
+}
+
+/// The equality whose index gives the fewest candidates; failing counts, the first indexed one.
+fn best_candidate<'f>(g: &dyn GraphView, filters: &'f [Filter]) -> Option<Candidate<'f>> {
+    let mut best: Option<(usize, Candidate<'f>)> = None;
+    let mut first_indexed = None;
+    for c in index_candidates(filters) {
+        match c.count(g) {
+            Some(n) if best.as_ref().is_none_or(|(m, _)| n < *m) => best = Some((n, c)),
+            Some(_) => {}
+            None if first_indexed.is_none() && c.look_up(g).is_some() => first_indexed = Some(c),
+            None => {}
+        }
+    }
+    best.map(|(_, c)| c).or(first_indexed)
+}
+
+/// The equalities every match must meet: the terms of all-of filters that test equality.
+fn index_candidates(filters: &[Filter]) -> impl Iterator<Item = Candidate<'_>> {
+    filters
+        .iter()
+        .filter(|f| f.combine == Combine::All || f.terms.len() == 1)
+        .flat_map(|f| f.terms.iter())
+        .filter_map(|t| match &t.predicate {
+            Predicate::Eq(value) => Some(Candidate { key: &t.key, value }),
+            _ => None,
+        })
+}
+
+/// The count an index gives directly, when the only filter is one indexed equality.
+fn indexed_count(g: &dyn GraphView, filters: &[Filter]) -> Option<usize> {
+    let [f] = filters else { return None };
+    let [
+        Term {
+            key,
+            predicate: Predicate::Eq(value),
+        },
+    ] = f.terms.as_slice()
+    else {
+        return None;
+    };
+    if key.starts_with('@') {
+        return None;
+    }
+    let value = index_value(value)?;
+    g.lookup_count(key, &value)
+        .or_else(|| g.lookup(key, &value).map(Iterator::count))
+}
+
+fn index_value(l: &Literal) -> Option<IndexValue> {
+    let json = match l {
+        Literal::Str(s) => return Some(IndexValue::Str(s.as_str().into())),
+        Literal::Int(i) => Value::from(*i),
+        Literal::Float(f) => Value::from(*f),
+        Literal::Bool(b) => Value::Bool(*b),
+    };
+    IndexValue::from_json(&json)
+}
+
+// ----- projections and aggregates -----
+
+/// Nodes or edges, seen alike by the projection steps.
+enum Elements<'t> {
+    Nodes(&'t [Arc<Node>]),
+    Edges(&'t [Arc<Edge>]),
+}
+
+impl<'t> Elements<'t> {
+    fn of(t: &'t Traversal) -> Option<Self> {
+        match t {
+            Traversal::Nodes(n) => Some(Elements::Nodes(n)),
+            Traversal::Edges(e) => Some(Elements::Edges(e)),
+            _ => None,
+        }
+    }
+
+    fn fields(&self) -> Box<dyn Iterator<Item = &'t dyn ElementFields> + 't> {
+        match *self {
+            Elements::Nodes(n) => Box::new(n.iter().map(|x| &**x as &dyn ElementFields)),
+            Elements::Edges(e) => Box::new(e.iter().map(|x| &**x as &dyn ElementFields)),
+        }
+    }
+}
+
+/// Fields plus the metadata keys `Keys()` lists.
+trait ElementFields {
+    fn field(&self, key: &str) -> Option<FieldValue<'_>>;
+    fn leaf_keys(&self) -> Vec<String>;
+}
+
+impl ElementFields for Node {
+    fn field(&self, key: &str) -> Option<FieldValue<'_>> {
+        self.get(key)
+    }
+    fn leaf_keys(&self) -> Vec<String> {
+        self.metadata.leaf_keys()
+    }
+}
+
+impl ElementFields for Edge {
+    fn field(&self, key: &str) -> Option<FieldValue<'_>> {
+        self.get(key)
+    }
+    fn leaf_keys(&self) -> Vec<String> {
+        self.metadata.leaf_keys()
+    }
+}
+
+fn count(step: &Step, cur: Traversal) -> Result<Traversal, EvalError> {
+    let n = match &cur {
+        Traversal::Nodes(n) => n.len(),
+        Traversal::Edges(e) => e.len(),
+        Traversal::Paths(p) => p.len(),
+        Traversal::Values(v) => v.len(),
+        other => return Err(wrong_input(step, "nodes, edges, paths or values", other)),
+    };
+    Ok(Traversal::Number(n.into()))
+}
+
+/// Skydive leaves out empty lists and maps.
+fn is_empty_composite(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn values(step: &Step, cur: Traversal, key: &str) -> Result<Traversal, EvalError> {
+    let Some(elements) = Elements::of(&cur) else {
+        return Err(wrong_input(step, "nodes or edges", &cur));
+    };
+    let out = elements
+        .fields()
+        .filter_map(|e| e.field(key))
+        .map(FieldValue::to_json)
+        .filter(|v| !is_empty_composite(v))
+        .collect();
+    Ok(Traversal::Values(out))
+}
+
+fn value_map(step: &Step, cur: Traversal, keys: &[String]) -> Result<Traversal, EvalError> {
+    let Some(elements) = Elements::of(&cur) else {
+        return Err(wrong_input(step, "nodes or edges", &cur));
+    };
+    let mut out = Vec::new();
+    for e in elements.fields() {
+        let map: Map<String, Value> = keys
+            .iter()
+            .filter_map(|k| Some((k.clone(), e.field(k)?.to_json())))
+            .collect();
+        if !map.is_empty() {
+            out.push(Value::Object(map));
+        }
+    }
+    Ok(Traversal::Values(out))
+}
+
+fn keys(step: &Step, cur: Traversal) -> Result<Traversal, EvalError> {
+    let Some(elements) = Elements::of(&cur) else {
+        return Err(wrong_input(step, "nodes or edges", &cur));
+    };
+    let mut seen: IndexSet<String> = IndexSet::new();
+    for e in elements.fields() {
+        for k in SPECIAL_KEYS {
+            if e.field(k).is_some() && !seen.contains(k) {
+                seen.insert(k.to_owned());
+            }
+        }
+        for k in e.leaf_keys() {
+            seen.insert(k);
+        }
+    }
+    Ok(Traversal::Values(
+        seen.into_iter().map(Value::String).collect(),
+    ))
+}
+
+/// A running sum: exact while every addend is an integer and it fits.
+enum Total {
+    Int(i64),
+    Float(f64),
+}
+
+impl Total {
+    fn add(self, v: &Value) -> Option<Self> {
+        let n = v.as_number()?;
+        Some(match (self, n.as_i64()) {
+            (Total::Int(t), Some(i)) => match t.checked_add(i) {
+                Some(s) => Total::Int(s),
+                None => Total::Float(t as f64 + i as f64),
+            },
+            (Total::Int(t), None) => Total::Float(t as f64 + n.as_f64()?),
+            (Total::Float(t), _) => Total::Float(t + n.as_f64()?),
+        })
+    }
+
+    fn number(self) -> Option<Number> {
+        match self {
+            Total::Int(i) => Some(i.into()),
+            Total::Float(f) => Number::from_f64(f),
+        }
+    }
+}
+
+fn sum(step: &Step, cur: Traversal, key: Option<&str>) -> Result<Traversal, EvalError> {
+    let addends: Vec<Value> = match (&cur, key) {
+        (Traversal::Values(v), None) => v.clone(),
+        (Traversal::Values(v), Some(k)) => v
+            .iter()
+            .filter_map(|x| Fields::get(x, k))
+            .map(FieldValue::to_json)
+            .collect(),
+        (t, Some(k)) if Elements::of(t).is_some() => Elements::of(t)
+            .into_iter()
+            .flat_map(|e| e.fields())
+            .filter_map(|e| e.field(k))
+            .map(FieldValue::to_json)
+            .collect(),
+        (t, None) if Elements::of(t).is_some() => {
+            let message = EvalErrorKind::WrongInput {
+                step: "Sum",
+                expected: "values, or a key such as Sum('MTU')",
+                found: t.kind(),
+            };
+            return Err(fail(step, message));
+        }
+        (other, _) => return Err(wrong_input(step, "nodes, edges or values", other)),
+    };
+    let key_name = key.unwrap_or("the value");
+    let mut total = Total::Int(0);
+    for v in addends.iter().flat_map(|v| {
+        v.as_array()
+            .map_or_else(|| std::slice::from_ref(v), Vec::as_slice)
+    }) {
+        total = total.add(v).ok_or_else(|| {
+            fail(
+                step,
+                EvalErrorKind::NotANumber {
+                    key: key_name.to_owned(),
+                    value: v.to_string(),
+                },
+            )
+        })?;
+    }
+    let n = total.number().ok_or_else(|| {
+        fail(
+            step,
+            EvalErrorKind::NotANumber {
+                key: key_name.to_owned(),
+                value: "an infinite sum".to_owned(),
+            },
+        )
+    })?;
+    Ok(Traversal::Number(n))
+}
+
+fn sort(
+    step: &Step,
+    cur: Traversal,
+    order: Order,
+    key: Option<&str>,
+) -> Result<Traversal, EvalError> {
+    let key_or_created = key.unwrap_or("@CreatedAt");
+    let ordered = |a: Option<FieldValue<'_>>, b: Option<FieldValue<'_>>| {
+        let o = predicate::sort_order(a, b);
+        if order == Order::Desc { o.reverse() } else { o }
+    };
+    Ok(match cur {
+        Traversal::Nodes(mut n) => {
+            n.sort_by(|a, b| ordered(a.get(key_or_created), b.get(key_or_created)));
+            Traversal::Nodes(n)
+        }
+        Traversal::Edges(mut e) => {
+            e.sort_by(|a, b| ordered(a.get(key_or_created), b.get(key_or_created)));
+            Traversal::Edges(e)
+        }
+        Traversal::Values(mut v) => {
+            match key {
+                Some(k) => v.sort_by(|a, b| ordered(Fields::get(a, k), Fields::get(b, k))),
+                None => v.sort_by(|a, b| ordered(json_field(a), json_field(b))),
+            }
+            Traversal::Values(v)
+        }
+        other => return Err(wrong_input(step, "nodes, edges or values", &other)),
+    })
+}
+
+fn json_field(v: &Value) -> Option<FieldValue<'_>> {
+    (!v.is_null()).then_some(FieldValue::Json(v))
+}
+
+fn range(step: &Step, cur: Traversal, from: u64, to: u64) -> Result<Traversal, EvalError> {
+    fn slice<T>(mut v: Vec<T>, from: u64, to: u64) -> Vec<T> {
+        let to = usize::try_from(to).unwrap_or(usize::MAX).min(v.len());
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(to);
+        v.truncate(to);
+        v.drain(..from);
+        v
+    }
+    Ok(match cur {
+        Traversal::Nodes(n) => Traversal::Nodes(slice(n, from, to)),
+        Traversal::Edges(e) => Traversal::Edges(slice(e, from, to)),
+        Traversal::Paths(p) => Traversal::Paths(slice(p, from, to)),
+        Traversal::Values(v) => Traversal::Values(slice(v, from, to)),
+        other => return Err(wrong_input(step, "nodes, edges, paths or values", &other)),
+    })
+}
+
+fn dedup(step: &Step, cur: Traversal, keys: &[String]) -> Result<Traversal, EvalError> {
+    Ok(match cur {
+        Traversal::Nodes(n) => Traversal::Nodes(dedup_elements(n, keys)),
+        Traversal::Edges(e) => Traversal::Edges(dedup_elements(e, keys)),
+        // Skydive: the nodes of every path, each once.
+        Traversal::Paths(p) => {
+            Traversal::Nodes(dedup_elements(p.into_iter().flatten().collect(), keys))
+        }
+        Traversal::Values(v) => {
+            let mut seen = HashSet::new();
+            Traversal::Values(
+                v.into_iter()
+                    .filter(|x| seen.insert(x.to_string()))
+                    .collect(),
+            )
+        }
+        other => return Err(wrong_input(step, "nodes, edges, paths or values", &other)),
+    })
+}
+
+/// By identity, or by the values of `keys` (elements holding none of them are all kept).
+fn dedup_elements<T: Fields + skydive_graph::Element>(
+    items: Vec<Arc<T>>,
+    keys: &[String],
+) -> Vec<Arc<T>> {
+    let mut seen: HashSet<String> = HashSet::new();
+    items
+        .into_iter()
+        .filter(|x| {
+            if keys.is_empty() {
+                return seen.insert(x.id().to_string());
+            }
+            let values: Vec<Value> = keys
+                .iter()
+                .filter_map(|k| x.get(k))
+                .map(FieldValue::to_json)
+                .collect();
+            values.is_empty() || seen.insert(Value::Array(values).to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
