@@ -277,7 +277,7 @@ impl StepArgs {
             };
         }
         let edges = if args.is_empty() {
-            ownership()
+            Walk::ownership_edges()
         } else {
             pairs(self.name, args, Combine::Any)?
         };
@@ -318,18 +318,6 @@ fn span(d: Spanned) -> Result<Span, ParseError> {
             d.column,
             ParseErrorKind::InvalidDuration(other.to_string()),
         )),
-    }
-}
-
-/// Skydive's default edge filter for multi-level walks: ownership edges.
-fn ownership() -> Filter {
-    let term = Term {
-        key: "RelationType".to_owned(),
-        predicate: Predicate::Eq(Literal::Str("ownership".to_owned())),
-    };
-    Filter {
-        combine: Combine::Any,
-        terms: vec![term],
     }
 }
 

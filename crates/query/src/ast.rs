@@ -213,6 +213,20 @@ pub struct Walk {
     pub depth: u32,
 }
 
+impl Walk {
+    /// Skydive's default for multi-level walks: follow ownership edges.
+    pub fn ownership_edges() -> Filter {
+        let term = Term {
+            key: "RelationType".to_owned(),
+            predicate: Predicate::Eq(Literal::Str("ownership".to_owned())),
+        };
+        Filter {
+            combine: Combine::Any,
+            terms: vec![term],
+        }
+    }
+}
+
 /// An argument kept as written, for steps evaluated elsewhere (flow steps).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
@@ -312,9 +326,12 @@ impl fmt::Display for StepKind {
                 f.write_str(")")
             }
             Descendants(w) | Ascendants(w) | Neighbors(w) => {
-                write!(f, "{name}({}", FilterArgs(&w.edges))?;
-                let sep = if w.edges.is_everything() { "" } else { ", " };
-                write!(f, "{sep}{})", w.depth)
+                let default_edges = w.edges == Walk::ownership_edges();
+                match (default_edges, w.depth) {
+                    (true, 1) => write!(f, "{name}()"),
+                    (true, depth) => write!(f, "{name}({depth})"),
+                    (false, depth) => write!(f, "{name}({}, {depth})", FilterArgs(&w.edges)),
+                }
             }
             Flow { args, .. } | Unsupported { args, .. } => write!(f, "{name}({})", List(args)),
         }

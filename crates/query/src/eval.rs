@@ -584,17 +584,13 @@ impl Candidate<'_> {
 
 /// The equality whose index gives the fewest candidates; failing counts, the first indexed one.
 fn best_candidate<'f>(g: &dyn GraphView, filters: &'f [Filter]) -> Option<Candidate<'f>> {
-    let mut best: Option<(usize, Candidate<'f>)> = None;
-    let mut first_indexed = None;
-    for c in index_candidates(filters) {
-        match c.count(g) {
-            Some(n) if best.as_ref().is_none_or(|(m, _)| n < *m) => best = Some((n, c)),
-            Some(_) => {}
-            None if first_indexed.is_none() && c.look_up(g).is_some() => first_indexed = Some(c),
-            None => {}
-        }
+    let counted = index_candidates(filters)
+        .filter_map(|c| Some((c.count(g)?, c)))
+        .min_by_key(|(n, _)| *n);
+    match counted {
+        Some((_, c)) => Some(c),
+        None => index_candidates(filters).find(|c| c.look_up(g).is_some()),
     }
-    best.map(|(_, c)| c).or(first_indexed)
 }
 
 /// The equalities every match must meet: the terms of all-of filters that test equality.
