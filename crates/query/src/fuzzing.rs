@@ -98,4 +98,18 @@ mod tests {
             super::gremlin(input);
         }
     }
+
+    /// The committed seeds (fuzz/corpus/gremlin) pass through the harness, as crash inputs
+    /// added there later will.
+    #[test]
+    fn seed_corpus_passes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/gremlin");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/gremlin exists") {
+            let path = entry.unwrap().path();
+            super::gremlin(&std::fs::read(&path).unwrap());
+            n += 1;
+        }
+        assert!(n > 0, "no seeds in {}", dir.display());
+    }
 }
