@@ -1,1 +1,50 @@
-//! Skydive agent probes (work in progress).
+//! Skydive agent probes: the only crate that talks to the kernel. It keeps the agent's graph in
+//! step with the host's network: the host node, its network namespaces, their interfaces,
+//! addresses, routes, neighbours and counters.
+//!
+//! Main types:
+//! - [`AgentTopology`]: starts the host node and every topology probe into a
+//!   [`skydive_graph::SharedGraph`], reports [`ProbeStatus`]es, stops them.
+//! - [`TopologyConfig`]: `agent.topology.*` (+ `agent.metadata`), with per-probe configs
+//!   ([`NetlinkConfig`], [`NetnsConfig`]) living beside their probes.
+//! - [`Probe`] and [`TOPOLOGY_PROBES`]: the probe model (one trait, one file per probe, one
+//!   registry): `hardware` (host facts), `netlink` (interfaces, per namespace), `netns`
+//!   (namespaces in `/var/run/netns`).
+//!
+//! Threads: tokio for every socket; `setns` only on short-lived dedicated threads that open a
+//! namespace's sockets and exit ([`namespace::NsHandle::run_inside`]).
+//!
+//! Must not: depend on the server, store or query crates, speak HTTP, or hold the graph lock
+//! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt FFI), each block
+//! with a `// SAFETY:` note.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), skydive_probes::ProbeError> {
+//! use skydive_graph::{GraphOptions, SharedGraph};
+//! let graph = SharedGraph::new(GraphOptions::new("h1", "agent.h1"));
+//! let topo = skydive_probes::AgentTopology::start(Default::default(), graph.clone(), "h1".into()).await?;
+//! for s in topo.status() {
+//!     println!("{}: {:?}", s.name, s.state);
+//! }
+//! topo.stop().await;
+//! # Ok(()) }
+//! ```
+
+pub mod hardware;
+pub mod host;
+pub mod namespace;
+pub mod netlink;
+pub mod netns;
+pub mod probe;
+pub mod relation;
+pub mod tid;
+pub mod topology;
+
+pub use host::HostIdentity;
+pub use netlink::{NamespaceRegistry, NetlinkConfig, NetlinkProbe};
+pub use netns::{NetnsConfig, NetnsProbe};
+pub use probe::{
+    NamespaceStatus, Probe, ProbeContext, ProbeError, ProbeHandle, ProbeSpec, ProbeState,
+    ProbeStatus, TOPOLOGY_PROBES, Unavailable,
+};
+pub use topology::{AgentTopology, TopologyConfig};
