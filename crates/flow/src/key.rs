@@ -1,0 +1,361 @@
+//! Flow keys: [`FlowKey`], the fixed-size, direction-independent identity of a flow in a
+//! table, and the stable ids derived from it (`TrackingID`, `L3TrackingID`, `UUID`).
+//!
+//! # Canonical order
+//! A packet's two endpoints, each `(IP address, port, MAC)`, are compared and stored low
+//! side first, so A→B and B→A packets build the same key; the returned `swapped` flag says
+//! which way this packet went. In L3 key mode the MACs are left out (when there is an IP
+//! layer), so one flow survives MAC rewrites. UDP tunnels (VXLAN, Geneve, MPLS-in-UDP) are
+//! keyed on their destination port and tunnel id instead of the source port, which their
+//! senders pick per inner flow.
+//!
+//! # Two hashes, for two jobs
+//! - [`FlowKey::table_hash`] is the hot path: computed once per packet from the key's ten
+//!   64-bit words with a seeded folded-multiply mix, then handed to the table, which never
+//!   hashes again. Hand-written because a generic `Hasher` walks the struct field by field
+//!   through `write_u8`/`write_u16` calls, and SipHash (std's default) costs several times
+//!   more for the same 80 bytes; the seed is random per table so crafted traffic cannot aim
+//!   for collisions.
+//! - [`FlowKey::ids`] is computed once per new flow: xxHash64 (seed 0) over the key's bytes in
+//!   a fixed order, so the ids are a pure function of packet headers, equal on every host.
+
+use xxhash_rust::xxh64::Xxh64;
+
+use crate::flow::IcmpType;
+use crate::layers::{Fragment, Network, Segment};
+
+/// Which layers identify a flow (`flow.default_layer_key_mode`, a capture's `LayerKeyMode`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+pub enum LayerKeyMode {
+    /// MAC addresses, then IP and L4 (Skydive's default).
+    #[default]
+    L2,
+    /// IP and L4 only (MACs only when there is no IP layer).
+    L3,
+}
+
+impl LayerKeyMode {
+    pub const fn name(self) -> &'static str {
+        match self {
+            LayerKeyMode::L2 => "L2",
+            LayerKeyMode::L3 => "L3",
+        }
+    }
+}
+
+/// Network layer kind in a key.
+const NET_NONE: u8 = 0;
+const NET_V4: u8 = 4;
+const NET_V6: u8 = 6;
+
+/// Key flag: a non-first IP fragment (no ports).
+const FLAG_LATER_FRAGMENT: u8 = 1;
+
+/// The identity of a flow in a table. Fixed-size (80 bytes), `Copy`, compared bytewise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowKey {
+    lo_addr: [u8; 16],
+    hi_addr: [u8; 16],
+    lo_mac: [u8; 6],
+    lo_port: u16,
+    hi_mac: [u8; 6],
+    hi_port: u16,
+    /// Stacked VLAN ids (`Link.ID`): in the table key, not in the tracking ids.
+    link_id: u64,
+    /// UUID of the enclosing flow, 0 for an outermost one.
+    parent: u64,
+    /// Tunnel id this segment ends with (`Network.ID`).
+    net_id: u32,
+    /// ICMP kind << 24 | code << 16 | identifier.
+    icmp: u32,
+    net: u8,
+    /// IP protocol (0 without IP).
+    proto: u8,
+    flags: u8,
+}
+
+/// One side of a packet, in comparison order.
+type Endpoint = ([u8; 16], u16, [u8; 6]);
+
+impl FlowKey {
+    /// Builds the key of `seg`; `swapped` is true when the packet went from the high
+    /// endpoint to the low one.
+    pub fn new(seg: &Segment<'_>, parent: u64, mode: LayerKeyMode) -> (FlowKey, bool) {
+        let mut src: Endpoint = ([0; 16], 0, [0; 6]);
+        let mut dst: Endpoint = ([0; 16], 0, [0; 6]);
+        let (net, proto) = match seg.network {
+            Some(Network::V4 {
+                src: s,
+                dst: d,
+                protocol,
+                ..
+            }) => {
+                src.0[..4].copy_from_slice(s);
+                dst.0[..4].copy_from_slice(d);
+                (NET_V4, protocol)
+            }
+            Some(Network::V6 {
+                src: s,
+                dst: d,
+                protocol,
+                ..
+            }) => {
+                src.0 = *s;
+                dst.0 = *d;
+                (NET_V6, protocol)
+            }
+            None => (NET_NONE, 0),
+        };
+        if let Some(t) = seg.transport {
+            if seg.tunnel.is_some_and(|(kind, _)| kind.is_udp()) {
+                (src.1, dst.1) = (t.dst_port, t.dst_port);
+            } else {
+                (src.1, dst.1) = (t.src_port, t.dst_port);
+            }
+        }
+        let use_macs = mode == LayerKeyMode::L2 || net == NET_NONE;
+        if let (true, Some(link)) = (use_macs, seg.link) {
+            src.2 = *link.src;
+            dst.2 = *link.dst;
+        }
+        let swapped = src > dst;
+        let (lo, hi) = if swapped { (dst, src) } else { (src, dst) };
+        let key = FlowKey {
+            lo_addr: lo.0,
+            hi_addr: hi.0,
+            lo_mac: lo.2,
+            lo_port: lo.1,
+            hi_mac: hi.2,
+            hi_port: hi.1,
+            link_id: seg.link.map_or(0, |l| l.vlan_id),
+            parent,
+            net_id: seg.tunnel_id(),
+            icmp: seg.icmp.map_or(0, |i| {
+                let kind = IcmpType::from_raw(i.version, i.icmp_type) as u32;
+                kind << 24 | u32::from(i.code) << 16 | u32::from(i.id)
+            }),
+            net,
+            proto,
+            flags: if seg.fragment == Fragment::Later {
+                FLAG_LATER_FRAGMENT
+            } else {
+                0
+            },
+        };
+        (key, swapped)
+    }
+
+    /// The key as ten 64-bit words: what both hashes read.
+    #[inline]
+    fn words(&self) -> [u64; 10] {
+        let w = |b: &[u8; 16], half: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[half * 8..half * 8 + 8]);
+            u64::from_le_bytes(x)
+        };
+        let mac_port = |mac: &[u8; 6], port: u16| {
+            let p = port.to_le_bytes();
+            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], p[0], p[1]])
+        };
+        [
+            w(&self.lo_addr, 0),
+            w(&self.lo_addr, 1),
+            w(&self.hi_addr, 0),
+            w(&self.hi_addr, 1),
+            mac_port(&self.lo_mac, self.lo_port),
+            mac_port(&self.hi_mac, self.hi_port),
+            self.link_id,
+            self.parent,
+            u64::from(self.net_id) << 32 | u64::from(self.icmp),
+            u64::from(self.net) << 16 | u64::from(self.proto) << 8 | u64::from(self.flags),
+        ]
+    }
+
+    /// The table's hash: five folded multiplies over the key's words, keyed by `seed`.
+    #[inline]
+    pub fn table_hash(&self, seed: u64) -> u64 {
+        const K: [u64; 5] = [
+            0x243f_6a88_85a3_08d3,
+            0x1319_8a2e_0370_7344,
+            0xa409_3822_299f_31d0,
+            0x082e_fa98_ec4e_6c89,
+            0x4528_21e6_38d0_1377,
+        ];
+        let w = self.words();
+        let mut h = seed;
+        for i in 0..5 {
+            h = h.rotate_left(23) ^ fold_mul(w[2 * i] ^ K[i] ^ seed, w[2 * i + 1] ^ K[4 - i]);
+        }
+        fold_mul(h, 0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// The parent flow's UUID this key was built with.
+    pub fn parent(&self) -> u64 {
+        self.parent
+    }
+
+    /// `(TrackingID, L3TrackingID, table key)` hashes: stable, seed 0.
+    ///
+    /// L3TrackingID covers the IP addresses, IP protocol, ports, tunnel id and ICMP kind;
+    /// TrackingID adds the MACs in L2 mode (it equals L3TrackingID in L3 mode); for a flow
+    /// without IP both are the MAC hash. Neither includes VLAN ids or the parent, so the same
+    /// conversation has the same ids inside and outside a tunnel, tagged or not.
+    pub fn ids(&self) -> StableIds {
+        let w = self.words();
+        let mut h = Xxh64::new(0);
+        if self.net != NET_NONE {
+            for word in [w[0], w[1], w[2], w[3], w[8], w[9]] {
+                h.update(&word.to_le_bytes());
+            }
+            h.update(&self.lo_port.to_le_bytes());
+            h.update(&self.hi_port.to_le_bytes());
+        }
+        let l3 = h.digest();
+        let has_macs = self.lo_mac != [0; 6] || self.hi_mac != [0; 6];
+        let l2 = if has_macs || self.net == NET_NONE {
+            h.update(&self.lo_mac);
+            h.update(&self.hi_mac);
+            h.digest()
+        } else {
+            l3
+        };
+        let l3 = if self.net == NET_NONE { l2 } else { l3 };
+        h.update(&self.link_id.to_le_bytes());
+        h.update(&self.parent.to_le_bytes());
+        StableIds {
+            tracking: l2,
+            l3_tracking: l3,
+            key: h.digest(),
+        }
+    }
+}
+
+/// Hashes that name a flow outside the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StableIds {
+    pub tracking: u64,
+    pub l3_tracking: u64,
+    /// The full key (parent and VLANs included): the seed of the UUID.
+    pub key: u64,
+}
+
+impl StableIds {
+    /// Skydive's UUID: the key hash, then the start time (epoch ms) and the capture node.
+    pub fn uuid(&self, start_ms: i64, node_tid: &str) -> u64 {
+        let mut h = Xxh64::new(self.key);
+        h.update(&start_ms.to_be_bytes());
+        h.update(node_tid.as_bytes());
+        h.digest()
+    }
+}
+
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FrameBuilder, Layers, LinkType, decode};
+
+    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+
+    fn key_of(frame: &[u8], mode: LayerKeyMode) -> (FlowKey, bool) {
+        let mut layers = Layers::new();
+        decode(frame, frame.len() as u32, LinkType::Ethernet, &mut layers).unwrap();
+        FlowKey::new(&layers.segments()[0], 0, mode)
+    }
+
+    fn tcp(
+        mac_src: [u8; 6],
+        mac_dst: [u8; 6],
+        src: [u8; 4],
+        dst: [u8; 4],
+        sp: u16,
+        dp: u16,
+    ) -> Vec<u8> {
+        FrameBuilder::new()
+            .ethernet(mac_src, mac_dst)
+            .ipv4(src, dst)
+            .tcp(sp, dp, 0x10)
+            .build()
+    }
+
+    #[test]
+    fn both_directions_give_one_key() {
+        let ab = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
+        let ba = tcp(MAC_B, MAC_A, [10, 0, 0, 2], [10, 0, 0, 1], 80, 40000);
+        for mode in [LayerKeyMode::L2, LayerKeyMode::L3] {
+            let (k1, s1) = key_of(&ab, mode);
+            let (k2, s2) = key_of(&ba, mode);
+            assert_eq!(k1, k2);
+            assert_ne!(s1, s2);
+            assert_eq!(k1.table_hash(7), k2.table_hash(7));
+            assert_eq!(k1.ids(), k2.ids());
+        }
+    }
+
+    #[test]
+    fn l3_mode_ignores_macs_and_l3_id_survives_routing() {
+        let before = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 1, 2], 40000, 80);
+        let after = tcp(
+            [2, 0, 0, 0, 0, 0xc],
+            [2, 0, 0, 0, 0, 0xd],
+            [10, 0, 0, 1],
+            [10, 0, 1, 2],
+            40000,
+            80,
+        );
+        let (l2a, _) = key_of(&before, LayerKeyMode::L2);
+        let (l2b, _) = key_of(&after, LayerKeyMode::L2);
+        assert_ne!(l2a, l2b);
+        assert_ne!(l2a.ids().tracking, l2b.ids().tracking);
+        assert_eq!(l2a.ids().l3_tracking, l2b.ids().l3_tracking);
+        let (l3a, _) = key_of(&before, LayerKeyMode::L3);
+        let (l3b, _) = key_of(&after, LayerKeyMode::L3);
+        assert_eq!(l3a, l3b);
+        assert_eq!(l3a.ids().tracking, l3a.ids().l3_tracking);
+        assert_eq!(l3a.ids().l3_tracking, l2a.ids().l3_tracking);
+    }
+
+    #[test]
+    fn ports_and_parents_separate_flows() {
+        let a = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
+        let b = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 0, 2], 40001, 80);
+        let (ka, _) = key_of(&a, LayerKeyMode::L2);
+        let (kb, _) = key_of(&b, LayerKeyMode::L2);
+        assert_ne!(ka, kb);
+        assert_ne!(ka.table_hash(1), kb.table_hash(1));
+        let mut layers = Layers::new();
+        decode(&a, a.len() as u32, LinkType::Ethernet, &mut layers).unwrap();
+        let (inner, _) = FlowKey::new(&layers.segments()[0], 42, LayerKeyMode::L2);
+        assert_ne!(inner, ka);
+        assert_eq!(
+            inner.ids().tracking,
+            ka.ids().tracking,
+            "the parent is not in the tracking id"
+        );
+        assert_ne!(inner.ids().key, ka.ids().key);
+    }
+
+    #[test]
+    fn uuid_depends_on_start_and_node() {
+        let a = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
+        let ids = key_of(&a, LayerKeyMode::L2).0.ids();
+        assert_ne!(ids.uuid(1, "n1"), ids.uuid(2, "n1"));
+        assert_ne!(ids.uuid(1, "n1"), ids.uuid(1, "n2"));
+        assert_eq!(ids.uuid(1, "n1"), ids.uuid(1, "n1"));
+    }
+
+    #[test]
+    fn table_hash_depends_on_seed() {
+        let a = tcp(MAC_A, MAC_B, [10, 0, 0, 1], [10, 0, 0, 2], 40000, 80);
+        let (k, _) = key_of(&a, LayerKeyMode::L2);
+        assert_ne!(k.table_hash(1), k.table_hash(2));
+    }
+}
