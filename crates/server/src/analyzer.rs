@@ -1,0 +1,306 @@
+//! The analyzer's wiring: history store, live graph, HTTP server, shutdown.
+//!
+//! Start-up: open the history store (when `analyzer.topology.backend` names one), load its
+//! last state into the live graph (so API-created elements and history survive restarts),
+//! then attach its change log, so every later change is recorded; bind `analyzer.listen` and
+//! serve. The store drops history older than `storage.retention_secs` by itself (every
+//! `storage.retention_check_secs`).
+//!
+//! Shutdown ([`RunningAnalyzer::shutdown`]): stop accepting, close every WebSocket (1001),
+//! wait for the sessions to finish (a `DeleteOnDisconnect` publisher's elements are deleted
+//! then), and only then flush and close the store, so nothing already applied is lost.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use skydive_graph::{Graph, GraphOptions, SharedGraph, TimeMs};
+use skydive_store::{HistoryConfig, HistoryStore, StoreError};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, HttpConfig};
+use crate::conns::Registry;
+use crate::history_source::StoreHistory;
+use crate::state::{AppState, State};
+
+/// How long shutdown waits for WebSocket sessions to finish.
+const SESSION_DRAIN: Duration = Duration::from_secs(10);
+
+/// `analyzer.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnalyzerConfig {
+    /// Address of the API, WebSocket endpoints and UI: `host:port`, `:port` (every interface)
+    /// or `port` (loopback). Skydive: `127.0.0.1:8082`.
+    pub listen: String,
+    /// `analyzer.topology.*`.
+    pub topology: TopologyConfig,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        AnalyzerConfig {
+            listen: "127.0.0.1:8082".to_owned(),
+            topology: TopologyConfig::default(),
+        }
+    }
+}
+
+/// `analyzer.topology.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TopologyConfig {
+    /// Name of the `storage.<name>` section that records the topology history, or `memory`
+    /// for none (then `At()` queries and past `SyncRequest`s are refused, and nothing
+    /// survives a restart).
+    pub backend: String,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            backend: "embedded".to_owned(),
+        }
+    }
+}
+
+impl AnalyzerConfig {
+    /// `listen` as something `TcpListener::bind` understands.
+    pub fn bind_address(&self) -> String {
+        let l = self.listen.trim();
+        if let Some(port) = l.strip_prefix(':') {
+            format!("0.0.0.0:{port}")
+        } else if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) {
+            format!("127.0.0.1:{l}")
+        } else {
+            l.to_owned()
+        }
+    }
+}
+
+/// Everything the analyzer needs, already parsed and checked by the binary.
+#[derive(Debug, Clone)]
+pub struct AnalyzerSettings {
+    pub host_id: String,
+    pub analyzer: AnalyzerConfig,
+    pub http: HttpConfig,
+    /// The history store's settings; `None` when `analyzer.topology.backend` is `memory`.
+    pub history: Option<HistoryConfig>,
+    /// The configuration in effect, as JSON, served by `GET /api/config/{key}`.
+    pub effective_config: serde_json::Value,
+}
+
+/// Why the analyzer could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    #[error("cannot open the topology history: {0}")]
+    History(#[source] StoreError),
+    #[error("cannot listen on `{addr}` (analyzer.listen): {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot flush the topology history: {0}")]
+    Flush(#[source] StoreError),
+    #[error("{0}")]
+    Task(String),
+}
+
+/// The analyzer service.
+pub struct Analyzer;
+
+/// A started analyzer.
+pub struct RunningAnalyzer {
+    addr: SocketAddr,
+    state: State,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Analyzer {
+    /// Opens the history, restores the graph, binds the listener and starts serving.
+    pub async fn start(settings: AnalyzerSettings) -> Result<RunningAnalyzer, AnalyzerError> {
+        let host_id = settings.host_id.clone();
+        let mut graph = Graph::new(GraphOptions::new(
+            host_id.clone(),
+            format!("analyzer.{host_id}"),
+        ));
+
+        let store = match settings.history.clone() {
+            Some(cfg) => Some(
+                tokio::task::spawn_blocking(move || HistoryStore::open(cfg))
+                    .await
+                    .map_err(|e| AnalyzerError::Task(format!("history open task failed: {e}")))?
+                    .map_err(AnalyzerError::History)?,
+            ),
+            None => None,
+        };
+        if let Some(store) = &store {
+            let st = store.clone();
+            let (nodes, edges) = tokio::task::spawn_blocking(move || st.last_state())
+                .await
+                .map_err(|e| AnalyzerError::Task(format!("history load task failed: {e}")))?
+                .map_err(AnalyzerError::History)?;
+            restore(&mut graph, nodes, edges);
+            graph.set_changelog(store.changelog());
+        }
+        let graph = SharedGraph::from_graph(graph);
+
+        let bind = settings.analyzer.bind_address();
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|source| AnalyzerError::Bind {
+                addr: settings.analyzer.listen.clone(),
+                source,
+            })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| AnalyzerError::Bind {
+                addr: settings.analyzer.listen.clone(),
+                source,
+            })?;
+
+        let state: State = Arc::new(AppState {
+            graph,
+            history: store.clone().map(StoreHistory::new),
+            history_backend: if store.is_some() {
+                settings.analyzer.topology.backend.clone()
+            } else {
+                "memory".to_owned()
+            },
+            host_id,
+            http: settings.http.clone(),
+            effective_config: settings.effective_config.clone(),
+            started: Instant::now(),
+            started_at: TimeMs::now(),
+            publishers: Registry::new("/ws/publisher"),
+            subscribers: Registry::new("/ws/subscriber"),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+
+        let app = api::router(state.clone())
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let stop = state.shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        });
+        tracing::info!(%addr, history = %state.history_backend, "analyzer listening");
+        Ok(RunningAnalyzer {
+            addr,
+            state,
+            server,
+        })
+    }
+}
+
+/// Loads the last recorded state into a fresh graph (before the change log is attached, so
+/// nothing is recorded twice).
+fn restore(graph: &mut Graph, nodes: Vec<skydive_graph::Node>, edges: Vec<skydive_graph::Edge>) {
+    let (mut n_ok, mut e_ok, mut failed) = (0usize, 0usize, 0usize);
+    for n in nodes {
+        match graph.add_node(n) {
+            Ok(_) => n_ok += 1,
+            Err(e) => {
+                failed += 1;
+                tracing::warn!("history: cannot restore a node: {e}");
+            }
+        }
+    }
+    for e in edges {
+        match graph.add_edge(e) {
+            Ok(_) => e_ok += 1,
+            Err(err) => {
+                failed += 1;
+                tracing::warn!("history: cannot restore an edge: {err}");
+            }
+        }
+    }
+    tracing::info!(
+        nodes = n_ok,
+        edges = e_ok,
+        failed,
+        "restored the last recorded topology"
+    );
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!("request handler panicked: {what}");
+    axum::response::IntoResponse::into_response(api::ApiError::internal(
+        "internal error while handling the request (a bug: please report it with the analyzer's log)",
+    ))
+}
+
+impl RunningAnalyzer {
+    /// The address the analyzer listens on (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The live graph (for embedding and tests).
+    pub fn graph(&self) -> &SharedGraph {
+        &self.state.graph
+    }
+
+    /// Stops serving, closes every connection, then flushes and closes the history.
+    pub async fn shutdown(self) -> Result<(), AnalyzerError> {
+        let RunningAnalyzer { state, server, .. } = self;
+        state.shutdown.cancel();
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("HTTP server stopped with an error: {e}"),
+            Err(e) => tracing::warn!("HTTP server task failed: {e}"),
+        }
+        state.tasks.close();
+        if tokio::time::timeout(SESSION_DRAIN, state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket sessions did not finish within {SESSION_DRAIN:?}");
+        }
+        let Some(history) = state.history.clone() else {
+            return Ok(());
+        };
+        drop(state);
+        // Closing writes what is queued and syncs it; any clone closes the store.
+        let store = history.store().clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| AnalyzerError::Task(format!("history close task failed: {e}")))?
+            .map_err(AnalyzerError::Flush)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_forms() {
+        let mut c = AnalyzerConfig::default();
+        assert_eq!(c.bind_address(), "127.0.0.1:8082");
+        c.listen = ":9000".into();
+        assert_eq!(c.bind_address(), "0.0.0.0:9000");
+        c.listen = "9000".into();
+        assert_eq!(c.bind_address(), "127.0.0.1:9000");
+        c.listen = "localhost:1".into();
+        assert_eq!(c.bind_address(), "localhost:1");
+    }
+}

@@ -1,0 +1,112 @@
+//! The REST API: routes, the `http.*` settings, and JSON errors for everything that goes wrong
+//! (unknown routes and methods included), so a client never has to parse an HTML or plain-text
+//! error page.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /api` | `{Version, Service, Host}` |
+//! | `GET /api/status` | service, uptime, graph counts, event bus, history, connections |
+//! | `GET /api/topology`, `GET /rpc/topology` | the whole graph `{Nodes, Edges}` |
+//! | `POST /api/topology` | `{"GremlinQuery": "…"}`; `Accept: text/vnd.graphviz` for dot |
+//! | `GET/POST /api/node`, `GET/PATCH/DELETE /api/node/{id}` | node CRUD (JSON Patch updates) |
+//! | `GET/POST /api/edge`, `GET/PATCH/DELETE /api/edge/{id}` | edge CRUD |
+//! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
+//! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
+
+mod config;
+mod element;
+mod error;
+mod status;
+mod topology;
+
+use axum::Router;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+
+pub use error::ApiError;
+
+use crate::state::State;
+use crate::ws::WsConfig;
+
+/// `http.*`: limits of the HTTP server and its WebSocket endpoints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes; a larger one gets a 413.
+    pub max_body_bytes: usize,
+    /// `http.ws.*`.
+    pub ws: WsConfig,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_body_bytes: 16 * 1024 * 1024,
+            ws: WsConfig::default(),
+        }
+    }
+}
+
+/// Every route of the analyzer.
+pub(crate) fn router(state: State) -> Router {
+    Router::new()
+        .route("/api", get(info))
+        .route("/api/status", get(status::status))
+        .route("/api/topology", get(topology::whole).post(topology::query))
+        .route("/rpc/topology", get(topology::whole))
+        .route(
+            "/api/node",
+            get(element::node_index).post(element::node_create),
+        )
+        .route(
+            "/api/node/{*id}",
+            get(element::node_get)
+                .patch(element::node_patch)
+                .delete(element::node_delete),
+        )
+        .route(
+            "/api/edge",
+            get(element::edge_index).post(element::edge_create),
+        )
+        .route(
+            "/api/edge/{*id}",
+            get(element::edge_get)
+                .patch(element::edge_patch)
+                .delete(element::edge_delete),
+        )
+        .route("/api/config/{*key}", get(config::get))
+        .route("/ws/subscriber", get(crate::ws::subscriber_handler))
+        .route("/ws/publisher", get(crate::ws::publisher_handler))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// `GET /api`, as Skydive's `Info`.
+async fn info(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    axum::Json(serde_json::json!({
+        "Version": crate::VERSION,
+        "Service": "analyzer",
+        "Host": state.host_id,
+    }))
+    .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {method} {}: see docs/api.md for the routes",
+        uri.path()
+    ))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed on {}: see docs/api.md for the methods",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,35 @@
+//! What every handler shares: the live graph, the history, the settings, the connections.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use skydive_graph::{SharedGraph, TimeMs};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::HttpConfig;
+use crate::conns::Registry;
+use crate::history_source::StoreHistory;
+
+/// Shared by every request and connection (behind an `Arc`).
+pub(crate) struct AppState {
+    pub graph: SharedGraph,
+    /// `None` when `analyzer.topology.backend` is `memory`.
+    pub history: Option<StoreHistory>,
+    /// The `storage.<name>` section in use, for `/api/status`.
+    pub history_backend: String,
+    pub host_id: String,
+    pub http: HttpConfig,
+    /// The configuration in effect, as JSON, for `GET /api/config/{key}`.
+    pub effective_config: serde_json::Value,
+    pub started: Instant,
+    pub started_at: TimeMs,
+    pub publishers: Arc<Registry>,
+    pub subscribers: Arc<Registry>,
+    /// Cancelled when the analyzer stops: WebSocket sessions close on it.
+    pub shutdown: CancellationToken,
+    /// WebSocket sessions and their writers, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+pub(crate) type State = Arc<AppState>;
