@@ -1,0 +1,106 @@
+//! Command line: `skydive analyzer`, `skydive client …`, `skydive version`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Skydive: real-time network topology and flow analyzer.
+#[derive(Debug, Parser)]
+#[command(name = "skydive", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the analyzer: REST API, WebSocket endpoints and topology history.
+    Analyzer {
+        /// Configuration file (YAML, Skydive's keys); repeat to merge several, later ones win.
+        /// Without one, defaults and `SKYDIVE_*` environment variables apply.
+        #[arg(short = 'c', long = "conf", value_name = "FILE")]
+        conf: Vec<PathBuf>,
+    },
+    /// Talk to a running analyzer.
+    Client {
+        /// Analyzer address (host:port).
+        #[arg(
+            long,
+            global = true,
+            env = "SKYDIVE_ANALYZER",
+            default_value = "127.0.0.1:8082"
+        )]
+        analyzer: String,
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Run a Gremlin query, e.g. `skydive client query "G.V().Has('Type', 'host')"`.
+    Query {
+        /// The Gremlin query.
+        gremlin: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Show the analyzer's status.
+    Status,
+    /// Topology commands (Skydive's `client topology query` is the same as `client query`).
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopologyCommand {
+    /// Run a Gremlin query.
+    Query {
+        gremlin: String,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Print the whole graph as JSON.
+    Export,
+}
+
+/// Output format of queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    /// Graphviz dot.
+    Dot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_commands() {
+        let c =
+            Cli::try_parse_from(["skydive", "analyzer", "-c", "a.yml", "--conf", "b.yml"]).unwrap();
+        assert!(matches!(c.command, Command::Analyzer { ref conf } if conf.len() == 2));
+        let c = Cli::try_parse_from(["skydive", "client", "query", "G.V()", "--analyzer", "h:1"])
+            .unwrap();
+        match c.command {
+            Command::Client {
+                analyzer,
+                command: ClientCommand::Query { gremlin, format },
+            } => {
+                assert_eq!(
+                    (analyzer.as_str(), gremlin.as_str(), format),
+                    ("h:1", "G.V()", Format::Json)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["skydive", "client", "status"]).is_ok());
+        assert!(Cli::try_parse_from(["skydive", "client", "topology", "export"]).is_ok());
+    }
+}
