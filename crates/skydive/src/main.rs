@@ -48,8 +48,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging(cfg: &LoggingConfig) -> anyhow::Result<()> {
-    let filter =
-        tracing_subscriber::EnvFilter::new(format!("{},hyper=warn,tower_http=warn", cfg.filter()?));
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "{},hyper=warn,tower_http=warn,fjall=warn,lsm_tree=warn",
+        cfg.filter()?
+    ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
