@@ -10,12 +10,12 @@ use std::ops::Bound;
 
 use fjall::{Readable, Slice};
 
+use crate::StoreError;
 use crate::codec::{self, FORMAT, Revision};
 use crate::db::{Db, KS_CHECKPOINT, KS_CHECKPOINT_INDEX};
 use crate::decode::decode_all;
 use crate::keys::LogKey;
 use crate::state::AliveSet;
-use crate::StoreError;
 
 /// Elements per chunk: big enough to compress well, small enough to decode in parallel.
 pub(crate) const CHUNK: usize = 512;
@@ -46,18 +46,29 @@ impl CheckpointMeta {
     fn decode(key: &[u8], value: &[u8]) -> Result<Self, StoreError> {
         let bad = |why: &str| StoreError::corrupt(KS_CHECKPOINT_INDEX, key, why);
         let at = LogKey::decode(key).ok_or_else(|| bad("key is not a log position"))?;
-        let v: &[u8; 21] = value.try_into().map_err(|_| bad("summary is not 21 bytes"))?;
+        let v: &[u8; 21] = value
+            .try_into()
+            .map_err(|_| bad("summary is not 21 bytes"))?;
         if v[0] != FORMAT {
             return Err(bad("unknown checkpoint format version"));
         }
         let u64_at = |i: usize| u64::from_be_bytes(v[i..i + 8].try_into().unwrap_or_default());
         let chunks = u32::from_be_bytes(v[17..].try_into().unwrap_or_default());
-        Ok(CheckpointMeta { at, nodes: u64_at(1), edges: u64_at(9), chunks })
+        Ok(CheckpointMeta {
+            at,
+            nodes: u64_at(1),
+            edges: u64_at(9),
+            chunks,
+        })
     }
 }
 
 /// The newest complete checkpoint at or before log position `upto`.
-pub(crate) fn newest_upto(db: &Db, snap: &impl Readable, upto: LogKey) -> Result<Option<CheckpointMeta>, StoreError> {
+pub(crate) fn newest_upto(
+    db: &Db,
+    snap: &impl Readable,
+    upto: LogKey,
+) -> Result<Option<CheckpointMeta>, StoreError> {
     let range = (Bound::Unbounded, Bound::Included(upto.encode()));
     match snap.range(&db.checkpoint_index, range).next_back() {
         None => Ok(None),
@@ -69,9 +80,15 @@ pub(crate) fn newest_upto(db: &Db, snap: &impl Readable, upto: LogKey) -> Result
 }
 
 /// Reads a checkpoint back, decoding its chunks in parallel.
-pub(crate) fn load(db: &Db, snap: &impl Readable, meta: &CheckpointMeta) -> Result<AliveSet, StoreError> {
-    let chunks: Vec<(Slice, Slice)> =
-        snap.prefix(&db.checkpoint, meta.at.encode()).map(|g| g.into_inner()).collect::<Result<_, _>>()?;
+pub(crate) fn load(
+    db: &Db,
+    snap: &impl Readable,
+    meta: &CheckpointMeta,
+) -> Result<AliveSet, StoreError> {
+    let chunks: Vec<(Slice, Slice)> = snap
+        .prefix(&db.checkpoint, meta.at.encode())
+        .map(|g| g.into_inner())
+        .collect::<Result<_, _>>()?;
     check_chunks(meta, &chunks)?;
     let revs = decode_all(&chunks, 1, |k, v, it, out| {
         codec::decode_chunk(v, it, out).map_err(|e| StoreError::corrupt(KS_CHECKPOINT, k, e))
@@ -88,7 +105,11 @@ pub(crate) fn load(db: &Db, snap: &impl Readable, meta: &CheckpointMeta) -> Resu
             meta.nodes,
             meta.edges
         );
-        return Err(StoreError::corrupt(KS_CHECKPOINT_INDEX, &meta.at.encode(), why));
+        return Err(StoreError::corrupt(
+            KS_CHECKPOINT_INDEX,
+            &meta.at.encode(),
+            why,
+        ));
     }
     Ok(state)
 }
@@ -98,12 +119,26 @@ fn check_chunks(meta: &CheckpointMeta, chunks: &[(Slice, Slice)]) -> Result<(), 
     for (i, (k, _)) in chunks.iter().enumerate() {
         match LogKey::of_chunk_key(k) {
             Some((at, n)) if at == meta.at && n as usize == i => {}
-            _ => return Err(StoreError::corrupt(KS_CHECKPOINT, k, format!("expected chunk {i} of this checkpoint"))),
+            _ => {
+                return Err(StoreError::corrupt(
+                    KS_CHECKPOINT,
+                    k,
+                    format!("expected chunk {i} of this checkpoint"),
+                ));
+            }
         }
     }
     if chunks.len() != meta.chunks as usize {
-        let why = format!("checkpoint has {} chunks, its index says {}", chunks.len(), meta.chunks);
-        return Err(StoreError::corrupt(KS_CHECKPOINT_INDEX, &meta.at.encode(), why));
+        let why = format!(
+            "checkpoint has {} chunks, its index says {}",
+            chunks.len(),
+            meta.chunks
+        );
+        return Err(StoreError::corrupt(
+            KS_CHECKPOINT_INDEX,
+            &meta.at.encode(),
+            why,
+        ));
     }
     Ok(())
 }
@@ -120,7 +155,11 @@ pub(crate) fn write(db: &Db, at: LogKey, state: &AliveSet) -> Result<CheckpointM
     };
     let mut batch = db.db.batch();
     for (i, part) in revs.chunks(CHUNK).enumerate() {
-        batch.insert(&db.checkpoint, &at.chunk_key(i as u32)[..], codec::encode_chunk(part));
+        batch.insert(
+            &db.checkpoint,
+            &at.chunk_key(i as u32)[..],
+            codec::encode_chunk(part),
+        );
         if batch.len() >= CHUNKS_PER_BATCH {
             std::mem::replace(&mut batch, db.db.batch()).commit()?;
         }
@@ -172,9 +211,12 @@ pub(crate) fn remove_keys(
 /// Takes a checkpoint at the end of the log, unless one is already there. Returns it.
 pub(crate) fn take(db: &Db) -> Result<Option<CheckpointMeta>, StoreError> {
     let snap = db.db.snapshot();
-    let Some(g) = snap.last_key_value(&db.log) else { return Ok(None) };
+    let Some(g) = snap.last_key_value(&db.log) else {
+        return Ok(None);
+    };
     let k = g.key()?;
-    let last = LogKey::decode(&k).ok_or_else(|| StoreError::corrupt(crate::db::KS_LOG, &k, "key is not a log position"))?;
+    let last = LogKey::decode(&k)
+        .ok_or_else(|| StoreError::corrupt(crate::db::KS_LOG, &k, "key is not a log position"))?;
     if newest_upto(db, &snap, last)?.is_some_and(|m| m.at == last) {
         return Ok(None);
     }

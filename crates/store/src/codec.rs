@@ -63,10 +63,14 @@ impl Record {
         use GraphEvent::*;
         let (change, rev) = match ev {
             NodeAdded(n) => (Change::Added, Revision::Node(n.clone())),
-            NodeUpdated(n) | NodePartiallyUpdated(n, _) => (Change::Updated, Revision::Node(n.clone())),
+            NodeUpdated(n) | NodePartiallyUpdated(n, _) => {
+                (Change::Updated, Revision::Node(n.clone()))
+            }
             NodeDeleted(n) => (Change::Deleted, Revision::Node(n.clone())),
             EdgeAdded(e) => (Change::Added, Revision::Edge(e.clone())),
-            EdgeUpdated(e) | EdgePartiallyUpdated(e, _) => (Change::Updated, Revision::Edge(e.clone())),
+            EdgeUpdated(e) | EdgePartiallyUpdated(e, _) => {
+                (Change::Updated, Revision::Edge(e.clone()))
+            }
             EdgeDeleted(e) => (Change::Deleted, Revision::Edge(e.clone())),
         };
         Record { change, rev }
@@ -104,7 +108,15 @@ fn encode_revision(change: Change, rev: &Revision, out: &mut Vec<u8>) {
         Revision::Node(n) => {
             out.push(KIND_NODE | change as u8);
             put_str(out, &n.id);
-            put_common(out, &n.host, &n.origin, n.created_at, n.updated_at, n.deleted_at, n.revision);
+            put_common(
+                out,
+                &n.host,
+                &n.origin,
+                n.created_at,
+                n.updated_at,
+                n.deleted_at,
+                n.revision,
+            );
             put_metadata(out, &n.metadata);
         }
         Revision::Edge(e) => {
@@ -112,7 +124,15 @@ fn encode_revision(change: Change, rev: &Revision, out: &mut Vec<u8>) {
             put_str(out, &e.id);
             put_str(out, &e.parent);
             put_str(out, &e.child);
-            put_common(out, &e.host, &e.origin, e.created_at, e.updated_at, e.deleted_at, e.revision);
+            put_common(
+                out,
+                &e.host,
+                &e.origin,
+                e.created_at,
+                e.updated_at,
+                e.deleted_at,
+                e.revision,
+            );
             put_metadata(out, &e.metadata);
         }
     }
@@ -271,7 +291,11 @@ pub(crate) fn peek_record(bytes: &[u8]) -> DResult<(bool, Change)> {
 }
 
 /// Decodes a checkpoint chunk, appending its elements to `out`.
-pub(crate) fn decode_chunk(bytes: &[u8], it: &mut Interner, out: &mut Vec<Revision>) -> DResult<()> {
+pub(crate) fn decode_chunk(
+    bytes: &[u8],
+    it: &mut Interner,
+    out: &mut Vec<Revision>,
+) -> DResult<()> {
     let mut r = Reader { buf: bytes };
     r.format()?;
     let n = r.count(1)?;
@@ -314,17 +338,27 @@ impl<'a> Reader<'a> {
     }
 
     fn end(&self) -> DResult<()> {
-        if self.buf.is_empty() { Ok(()) } else { Err(DecodeError("trailing bytes after record")) }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError("trailing bytes after record"))
+        }
     }
 
     fn u8(&mut self) -> DResult<u8> {
-        let (&b, rest) = self.buf.split_first().ok_or(DecodeError("truncated record"))?;
+        let (&b, rest) = self
+            .buf
+            .split_first()
+            .ok_or(DecodeError("truncated record"))?;
         self.buf = rest;
         Ok(b)
     }
 
     fn take(&mut self, n: usize) -> DResult<&'a [u8]> {
-        let (head, rest) = self.buf.split_at_checked(n).ok_or(DecodeError("truncated record"))?;
+        let (head, rest) = self
+            .buf
+            .split_at_checked(n)
+            .ok_or(DecodeError("truncated record"))?;
         self.buf = rest;
         Ok(head)
     }
@@ -371,7 +405,11 @@ impl<'a> Reader<'a> {
 
     fn revision(&mut self, it: &mut Interner) -> DResult<Record> {
         let (is_node, change) = split_tag(self.u8()?)?;
-        let rev = if is_node { Revision::Node(Arc::new(self.node(it)?)) } else { Revision::Edge(Arc::new(self.edge(it)?)) };
+        let rev = if is_node {
+            Revision::Node(Arc::new(self.node(it)?))
+        } else {
+            Revision::Edge(Arc::new(self.edge(it)?))
+        };
         Ok(Record { change, rev })
     }
 
@@ -422,7 +460,14 @@ impl<'a> Reader<'a> {
             _ => return Err(DecodeError("bad DeletedAt marker")),
         };
         let revision = self.zigzag()?;
-        Ok(Common { host, origin, created, updated, deleted, revision })
+        Ok(Common {
+            host,
+            origin,
+            created,
+            updated,
+            deleted,
+            revision,
+        })
     }
 
     fn metadata(&mut self) -> DResult<Metadata> {
@@ -451,11 +496,15 @@ impl<'a> Reader<'a> {
             2 => Value::Bool(true),
             3 => Value::Number(self.varint()?.into()),
             4 => {
-                let v = i64::try_from(self.varint()?).map_err(|_| DecodeError("negative integer out of range"))?;
+                let v = i64::try_from(self.varint()?)
+                    .map_err(|_| DecodeError("negative integer out of range"))?;
                 Value::Number((!v).into())
             }
             5 => {
-                let b: [u8; 8] = self.take(8)?.try_into().map_err(|_| DecodeError("truncated float"))?;
+                let b: [u8; 8] = self
+                    .take(8)?
+                    .try_into()
+                    .map_err(|_| DecodeError("truncated float"))?;
                 let f = f64::from_le_bytes(b);
                 Value::Number(Number::from_f64(f).ok_or(DecodeError("float is not finite"))?)
             }
@@ -513,9 +562,15 @@ mod tests {
         let md = json!({"Name": "eth0", "MTU": 1500, "Neg": -7, "Min": i64::MIN, "Max": u64::MAX, "F": 1.5,
                         "L": [1, "a", null, true, false, {"x": []}], "Ovs": {"Options": {"remote_ip": "10.0.0.2"}}});
         let n = Arc::new(node(md));
-        let rec = Record { change: Change::Deleted, rev: Revision::Node(n.clone()) };
+        let rec = Record {
+            change: Change::Deleted,
+            rev: Revision::Node(n.clone()),
+        };
         match round_trip(&rec) {
-            Record { change: Change::Deleted, rev: Revision::Node(back) } => assert_eq!(back, n),
+            Record {
+                change: Change::Deleted,
+                rev: Revision::Node(back),
+            } => assert_eq!(back, n),
             other => panic!("{other:?}"),
         }
         let e = Arc::new(Edge {
@@ -530,8 +585,14 @@ mod tests {
             deleted_at: None,
             revision: 1,
         });
-        match round_trip(&Record { change: Change::Updated, rev: Revision::Edge(e.clone()) }) {
-            Record { change: Change::Updated, rev: Revision::Edge(back) } => assert_eq!(back, e),
+        match round_trip(&Record {
+            change: Change::Updated,
+            rev: Revision::Edge(e.clone()),
+        }) {
+            Record {
+                change: Change::Updated,
+                rev: Revision::Edge(back),
+            } => assert_eq!(back, e),
             other => panic!("{other:?}"),
         }
     }
@@ -546,7 +607,9 @@ mod tests {
         let mut out = Vec::new();
         decode_chunk(&bytes, &mut Interner::default(), &mut out).unwrap();
         assert_eq!(out.len(), 2);
-        let (Revision::Node(x), Revision::Node(y)) = (&out[0], &out[1]) else { panic!() };
+        let (Revision::Node(x), Revision::Node(y)) = (&out[0], &out[1]) else {
+            panic!()
+        };
         assert_eq!(x, &a);
         assert!(Arc::ptr_eq(&x.host, &y.host));
     }
@@ -558,26 +621,44 @@ mod tests {
             v = json!({ "a": v });
         }
         let n = Arc::new(node(v));
-        let back = round_trip(&Record { change: Change::Added, rev: Revision::Node(n) });
+        let back = round_trip(&Record {
+            change: Change::Added,
+            rev: Revision::Node(n),
+        });
         assert!(matches!(back.rev, Revision::Node(_)));
     }
 
     #[test]
     fn damaged_records_are_errors() {
         let mut buf = Vec::new();
-        Record { change: Change::Added, rev: Revision::Node(Arc::new(node(json!({"A": "b"})))) }.encode(&mut buf);
+        Record {
+            change: Change::Added,
+            rev: Revision::Node(Arc::new(node(json!({"A": "b"})))),
+        }
+        .encode(&mut buf);
         let it = &mut Interner::default();
         for cut in 0..buf.len() {
-            assert!(decode_record(&buf[..cut], it).is_err(), "prefix of {cut} bytes decoded");
+            assert!(
+                decode_record(&buf[..cut], it).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
         }
         let mut extra = buf.clone();
         extra.push(0);
-        assert_eq!(decode_record(&extra, it).unwrap_err().to_string(), "trailing bytes after record");
+        assert_eq!(
+            decode_record(&extra, it).unwrap_err().to_string(),
+            "trailing bytes after record"
+        );
         let mut future = buf.clone();
         future[0] = 99;
-        assert_eq!(decode_record(&future, it).unwrap_err().to_string(), "unknown record format version");
+        assert_eq!(
+            decode_record(&future, it).unwrap_err().to_string(),
+            "unknown record format version"
+        );
         // A huge count must be refused before anything is reserved.
-        let huge = [FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let huge = [
+            FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
         assert!(decode_chunk(&huge, it, &mut Vec::new()).is_err());
     }
 

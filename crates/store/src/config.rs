@@ -58,7 +58,10 @@ impl Default for HistoryConfig {
 impl HistoryConfig {
     /// The default configuration, storing under `data_dir` (handy for tests and tools).
     pub fn in_dir(data_dir: impl Into<PathBuf>) -> Self {
-        HistoryConfig { data_dir: data_dir.into(), ..Self::default() }
+        HistoryConfig {
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
     }
 
     /// Cross-field checks, with the offending key in the message.
@@ -76,7 +79,10 @@ impl HistoryConfig {
         // Millisecond times are i64: refuse spans that would overflow them.
         const MAX_SECS: u64 = i64::MAX as u64 / 1000;
         if self.retention_secs > MAX_SECS {
-            return bad(format!("storage.retention_secs {} is too large (at most {MAX_SECS})", self.retention_secs));
+            return bad(format!(
+                "storage.retention_secs {} is too large (at most {MAX_SECS})",
+                self.retention_secs
+            ));
         }
         Ok(())
     }
@@ -106,19 +112,39 @@ mod tests {
     #[test]
     fn keys_are_skydive_style_and_unknown_keys_are_refused() {
         let cfg: HistoryConfig =
-            serde_json::from_str(r#"{"data_dir": "/tmp/x", "retention_secs": 60, "fsync_ms": 0}"#).unwrap();
+            serde_json::from_str(r#"{"data_dir": "/tmp/x", "retention_secs": 60, "fsync_ms": 0}"#)
+                .unwrap();
         assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(cfg.retention_secs, 60);
         assert_eq!(cfg.fsync_ms, 0);
         let err = serde_json::from_str::<HistoryConfig>(r#"{"retention": 5}"#).unwrap_err();
-        assert!(err.to_string().contains("unknown field `retention`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `retention`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn validation_names_the_key() {
-        let cfg = HistoryConfig { buffer_events: 0, ..HistoryConfig::default() };
-        assert!(cfg.validate().unwrap_err().to_string().contains("storage.buffer_events"));
-        let cfg = HistoryConfig { retention_secs: u64::MAX, ..HistoryConfig::default() };
-        assert!(cfg.validate().unwrap_err().to_string().contains("storage.retention_secs"));
+        let cfg = HistoryConfig {
+            buffer_events: 0,
+            ..HistoryConfig::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("storage.buffer_events")
+        );
+        let cfg = HistoryConfig {
+            retention_secs: u64::MAX,
+            ..HistoryConfig::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("storage.retention_secs")
+        );
     }
 }

@@ -41,14 +41,20 @@ impl Db {
     /// Opens (creating if needed) the database in `<data_dir>/db`.
     pub fn open(data_dir: &Path) -> Result<Db, StoreError> {
         let path = data_dir.join("db");
-        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open { path: path.clone(), source: e };
+        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+            path: path.clone(),
+            source: e,
+        };
         std::fs::create_dir_all(&path).map_err(|e| open_err(e.into()))?;
         let db = match Database::builder(&path).open() {
             Ok(db) => db,
             Err(fjall::Error::Locked) => return Err(StoreError::Locked { path }),
             Err(e) => return Err(open_err(e.into())),
         };
-        let ks = |name| db.keyspace(name, keyspace_options).map_err(|e| open_err(e.into()));
+        let ks = |name| {
+            db.keyspace(name, keyspace_options)
+                .map_err(|e| open_err(e.into()))
+        };
         let this = Db {
             meta: ks(KS_META)?,
             log: ks(KS_LOG)?,
@@ -64,15 +70,26 @@ impl Db {
     fn check_layout(&self) -> Result<(), StoreError> {
         match self.meta.get(META_LAYOUT)? {
             None => {
-                self.meta.insert(META_LAYOUT, LAYOUT_VERSION.to_be_bytes())?;
+                self.meta
+                    .insert(META_LAYOUT, LAYOUT_VERSION.to_be_bytes())?;
                 Ok(())
             }
             Some(v) => {
                 let found = <[u8; 4]>::try_from(&*v)
                     .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::corrupt(KS_META, META_LAYOUT.as_bytes(), "layout version is not 4 bytes"))?;
+                    .map_err(|_| {
+                        StoreError::corrupt(
+                            KS_META,
+                            META_LAYOUT.as_bytes(),
+                            "layout version is not 4 bytes",
+                        )
+                    })?;
                 if found > LAYOUT_VERSION {
-                    return Err(StoreError::NewerFormat { path: self.path.clone(), found, supported: LAYOUT_VERSION });
+                    return Err(StoreError::NewerFormat {
+                        path: self.path.clone(),
+                        found,
+                        supported: LAYOUT_VERSION,
+                    });
                 }
                 Ok(())
             }
@@ -81,9 +98,16 @@ impl Db {
 
     /// The oldest time history can still be read at, once retention has dropped anything.
     pub fn retained_from(&self, snap: &impl Readable) -> Result<Option<TimeMs>, StoreError> {
-        let Some(v) = snap.get(&self.meta, META_RETAINED_FROM)? else { return Ok(None) };
-        let b = <[u8; 8]>::try_from(&*v)
-            .map_err(|_| StoreError::corrupt(KS_META, META_RETAINED_FROM.as_bytes(), "time is not 8 bytes"))?;
+        let Some(v) = snap.get(&self.meta, META_RETAINED_FROM)? else {
+            return Ok(None);
+        };
+        let b = <[u8; 8]>::try_from(&*v).map_err(|_| {
+            StoreError::corrupt(
+                KS_META,
+                META_RETAINED_FROM.as_bytes(),
+                "time is not 8 bytes",
+            )
+        })?;
         Ok(Some(time_from(b)))
     }
 
@@ -95,5 +119,6 @@ impl Db {
 /// History is written once and read in bulk: compress every level (fjall leaves the first two
 /// uncompressed by default, which suits data that is rewritten often).
 fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
+    KeyspaceCreateOptions::default()
+        .data_block_compression_policy(CompressionPolicy::all(CompressionType::Lz4))
 }

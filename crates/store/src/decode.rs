@@ -17,12 +17,20 @@ const MAX_THREADS: usize = 8;
 
 fn workers() -> usize {
     static N: OnceLock<usize> = OnceLock::new();
-    *N.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from).min(MAX_THREADS))
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_THREADS)
+    })
 }
 
 /// Decodes `items` (key, value) with `f`, in parallel when there are at least `min_per_thread`
 /// items per thread; the output keeps the items' order.
-pub(crate) fn decode_all<T, F>(items: &[(Slice, Slice)], min_per_thread: usize, f: F) -> Result<Vec<T>, StoreError>
+pub(crate) fn decode_all<T, F>(
+    items: &[(Slice, Slice)],
+    min_per_thread: usize,
+    f: F,
+) -> Result<Vec<T>, StoreError>
 where
     T: Send,
     F: Fn(&[u8], &[u8], &mut Interner, &mut Vec<T>) -> Result<(), StoreError> + Sync,
@@ -41,10 +49,15 @@ where
     }
     let per = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(per).map(|part| s.spawn(|| run(part))).collect();
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(|| run(part)))
+            .collect();
         let mut out = Vec::with_capacity(items.len());
         for h in handles {
-            let part = h.join().map_err(|_| StoreError::Thread("decoder", "panicked".into()))??;
+            let part = h
+                .join()
+                .map_err(|_| StoreError::Thread("decoder", "panicked".into()))??;
             out.extend(part);
         }
         Ok(out)

@@ -16,21 +16,36 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("history store in `{path}` is in use by another process (or another store in this one)")]
+    #[error(
+        "history store in `{path}` is in use by another process (or another store in this one)"
+    )]
     Locked { path: PathBuf },
-    #[error("history store in `{path}` has format version {found}, this program reads up to {supported}")]
-    NewerFormat { path: PathBuf, found: u32, supported: u32 },
+    #[error(
+        "history store in `{path}` has format version {found}, this program reads up to {supported}"
+    )]
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("storage engine: {0}")]
     Engine(#[from] fjall::Error),
     /// A stored record does not decode: the store is damaged (or written by a newer version).
     #[error("corrupt record in `{keyspace}` at key {key}: {reason}")]
-    Corrupt { keyspace: &'static str, key: String, reason: String },
+    Corrupt {
+        keyspace: &'static str,
+        key: String,
+        reason: String,
+    },
     /// The asked time is older than what retention keeps.
     #[error(
         "history before {} has been dropped by retention (storage.retention_secs = {retention_secs})",
         rfc3339(*.retained_from)
     )]
-    HistoryDropped { retained_from: TimeMs, retention_secs: u64 },
+    HistoryDropped {
+        retained_from: TimeMs,
+        retention_secs: u64,
+    },
     #[error("time slice starts at {} after it ends at {}", rfc3339(*.start), rfc3339(*.last))]
     InvalidSlice { start: TimeMs, last: TimeMs },
     #[error("writing history failed: {0}")]
@@ -45,11 +60,18 @@ impl StoreError {
     /// Whether this error is about a time outside the retained history (the caller's fault,
     /// an HTTP 400, rather than the store's).
     pub fn is_out_of_range(&self) -> bool {
-        matches!(self, StoreError::HistoryDropped { .. } | StoreError::InvalidSlice { .. })
+        matches!(
+            self,
+            StoreError::HistoryDropped { .. } | StoreError::InvalidSlice { .. }
+        )
     }
 
     pub(crate) fn corrupt(keyspace: &'static str, key: &[u8], reason: impl ToString) -> Self {
-        StoreError::Corrupt { keyspace, key: hex(key), reason: reason.to_string() }
+        StoreError::Corrupt {
+            keyspace,
+            key: hex(key),
+            reason: reason.to_string(),
+        }
     }
 }
 
@@ -79,7 +101,10 @@ mod tests {
 
     #[test]
     fn dropped_history_message_names_time_and_key() {
-        let e = StoreError::HistoryDropped { retained_from: TimeMs(1_700_000_000_123), retention_secs: 604_800 };
+        let e = StoreError::HistoryDropped {
+            retained_from: TimeMs(1_700_000_000_123),
+            retention_secs: 604_800,
+        };
         assert_eq!(
             e.to_string(),
             "history before 2023-11-14T22:13:20.123Z has been dropped by retention (storage.retention_secs = 604800)"
@@ -90,6 +115,9 @@ mod tests {
     #[test]
     fn corrupt_names_key_in_hex() {
         let e = StoreError::corrupt("topology_log", &[0xde, 0xad], "truncated");
-        assert_eq!(e.to_string(), "corrupt record in `topology_log` at key dead: truncated");
+        assert_eq!(
+            e.to_string(),
+            "corrupt record in `topology_log` at key dead: truncated"
+        );
     }
 }

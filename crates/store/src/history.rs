@@ -7,7 +7,9 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, bounded};
 use fjall::{PersistMode, Readable};
 use parking_lot::Mutex;
-use skydive_graph::{ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, HistoryViewBuilder, Node, TimeMs, TimeSlice};
+use skydive_graph::{
+    ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, HistoryViewBuilder, Node, TimeMs, TimeSlice,
+};
 
 use crate::db::Db;
 use crate::keys::LogKey;
@@ -44,7 +46,9 @@ struct Threads {
 
 impl std::fmt::Debug for HistoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HistoryStore").field("path", &self.inner.db.path).finish()
+        f.debug_struct("HistoryStore")
+            .field("path", &self.inner.db.path)
+            .finish()
     }
 }
 
@@ -62,13 +66,36 @@ impl HistoryStore {
         let (maint_tx, maint_rx) = bounded(1);
         let (tx, rx) = bounded(cfg.buffer_events);
         let spawn_err = |what, e: std::io::Error| StoreError::Thread(what, e.to_string());
-        let writer = writer::spawn(db.clone(), &cfg, counters.clone(), rx, maint_tx.clone(), resume)
-            .map_err(|e| spawn_err("history-writer", e))?;
-        let maint_thread = maint.spawn(maint_rx).map_err(|e| spawn_err("history-maint", e))?;
-        let threads = Threads { writer, maint: maint_thread, maint_tx };
-        let inner = Inner { db, cfg, counters, maint, tx, threads: Mutex::new(Some(threads)) };
+        let writer = writer::spawn(
+            db.clone(),
+            &cfg,
+            counters.clone(),
+            rx,
+            maint_tx.clone(),
+            resume,
+        )
+        .map_err(|e| spawn_err("history-writer", e))?;
+        let maint_thread = maint
+            .spawn(maint_rx)
+            .map_err(|e| spawn_err("history-maint", e))?;
+        let threads = Threads {
+            writer,
+            maint: maint_thread,
+            maint_tx,
+        };
+        let inner = Inner {
+            db,
+            cfg,
+            counters,
+            maint,
+            tx,
+            threads: Mutex::new(Some(threads)),
+        };
         let keys: Vec<String> = DEFAULT_INDEXED_KEYS.iter().map(|k| k.to_string()).collect();
-        Ok(HistoryStore { inner: Arc::new(inner), indexed_keys: keys.into() })
+        Ok(HistoryStore {
+            inner: Arc::new(inner),
+            indexed_keys: keys.into(),
+        })
     }
 
     /// The same store, building views indexed on `keys` (the live graph's
@@ -106,16 +133,25 @@ impl HistoryStore {
     /// The revisions [`HistoryStore::view`] is built from, in no particular order (for
     /// callers that need no graph around them, and to measure reading apart from indexing).
     #[allow(clippy::type_complexity)]
-    pub fn revisions(&self, slice: TimeSlice) -> Result<(Vec<Arc<Node>>, Vec<Arc<Edge>>), StoreError> {
+    pub fn revisions(
+        &self,
+        slice: TimeSlice,
+    ) -> Result<(Vec<Arc<Node>>, Vec<Arc<Edge>>), StoreError> {
         if slice.start > slice.last {
-            return Err(StoreError::InvalidSlice { start: slice.start, last: slice.last });
+            return Err(StoreError::InvalidSlice {
+                start: slice.start,
+                last: slice.last,
+            });
         }
         let db = &self.inner.db;
         let snap = db.db.snapshot();
         if let Some(from) = db.retained_from(&snap)?
             && slice.start < from
         {
-            return Err(StoreError::HistoryDropped { retained_from: from, retention_secs: self.inner.cfg.retention_secs });
+            return Err(StoreError::HistoryDropped {
+                retained_from: from,
+                retention_secs: self.inner.cfg.retention_secs,
+            });
         }
         let revs = replay::slice_revisions(db, &snap, slice)?;
         Ok((revs.nodes, revs.edges))
@@ -127,8 +163,16 @@ impl HistoryStore {
     pub fn last_state(&self) -> Result<(Vec<Node>, Vec<Edge>), StoreError> {
         let db = &self.inner.db;
         let state = replay::state_at(db, &db.db.snapshot(), LogKey::end_of(TimeMs(i64::MAX)))?;
-        let mut nodes: Vec<Node> = state.nodes.into_values().map(Arc::unwrap_or_clone).collect();
-        let mut edges: Vec<Edge> = state.edges.into_values().map(Arc::unwrap_or_clone).collect();
+        let mut nodes: Vec<Node> = state
+            .nodes
+            .into_values()
+            .map(Arc::unwrap_or_clone)
+            .collect();
+        let mut edges: Vec<Edge> = state
+            .edges
+            .into_values()
+            .map(Arc::unwrap_or_clone)
+            .collect();
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
         edges.sort_by(|a, b| a.id.cmp(&b.id));
         Ok((nodes, edges))
@@ -137,7 +181,10 @@ impl HistoryStore {
     /// Waits until every change recorded so far is written and synced to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         let (reply, answer) = bounded(1);
-        self.inner.tx.send(WriterMsg::Flush(reply)).map_err(|_| StoreError::Closed)?;
+        self.inner
+            .tx
+            .send(WriterMsg::Flush(reply))
+            .map_err(|_| StoreError::Closed)?;
         answer.recv().map_err(|_| StoreError::Closed)?
     }
 
@@ -194,7 +241,9 @@ impl HistoryStore {
 
 impl Inner {
     fn shutdown(&self) -> Result<(), StoreError> {
-        let Some(t) = self.threads.lock().take() else { return Ok(()) };
+        let Some(t) = self.threads.lock().take() else {
+            return Ok(());
+        };
         let (reply, answer) = bounded(1);
         let gone = || StoreError::Thread("history-writer", "exited early".into());
         let mut result = match self.tx.send(WriterMsg::Shutdown(reply)) {
@@ -209,7 +258,12 @@ impl Inner {
         if t.maint.join().is_err() {
             result = result.and(Err(StoreError::Thread("history-maint", "panicked".into())));
         }
-        result.and(self.db.db.persist(PersistMode::SyncAll).map_err(StoreError::from))
+        result.and(
+            self.db
+                .db
+                .persist(PersistMode::SyncAll)
+                .map_err(StoreError::from),
+        )
     }
 }
 

@@ -26,7 +26,10 @@ pub(crate) const CHUNK_KEY_LEN: usize = LOG_KEY_LEN + 4;
 impl LogKey {
     /// The greatest key at `time`: every change of that millisecond is at or before it.
     pub fn end_of(time: TimeMs) -> Self {
-        LogKey { time, seq: u64::MAX }
+        LogKey {
+            time,
+            seq: u64::MAX,
+        }
     }
 
     pub fn encode(self) -> [u8; LOG_KEY_LEN] {
@@ -39,7 +42,10 @@ impl LogKey {
     pub fn decode(b: &[u8]) -> Option<Self> {
         let b: &[u8; LOG_KEY_LEN] = b.try_into().ok()?;
         let (t, s) = b.split_at(8);
-        Some(LogKey { time: time_from(t.try_into().ok()?), seq: u64::from_be_bytes(s.try_into().ok()?) })
+        Some(LogKey {
+            time: time_from(t.try_into().ok()?),
+            seq: u64::from_be_bytes(s.try_into().ok()?),
+        })
     }
 
     /// Key of part `chunk` of the checkpoint taken at this position.
@@ -73,11 +79,26 @@ mod tests {
     #[test]
     fn byte_order_is_time_order() {
         let keys = [
-            LogKey { time: TimeMs(i64::MIN), seq: 0 },
-            LogKey { time: TimeMs(-5), seq: 9 },
-            LogKey { time: TimeMs(0), seq: 0 },
-            LogKey { time: TimeMs(0), seq: 1 },
-            LogKey { time: TimeMs(1_700_000_000_000), seq: 0 },
+            LogKey {
+                time: TimeMs(i64::MIN),
+                seq: 0,
+            },
+            LogKey {
+                time: TimeMs(-5),
+                seq: 9,
+            },
+            LogKey {
+                time: TimeMs(0),
+                seq: 0,
+            },
+            LogKey {
+                time: TimeMs(0),
+                seq: 1,
+            },
+            LogKey {
+                time: TimeMs(1_700_000_000_000),
+                seq: 0,
+            },
             LogKey::end_of(TimeMs(1_700_000_000_000)),
             LogKey::end_of(TimeMs(i64::MAX)),
         ];
@@ -93,11 +114,21 @@ mod tests {
 
     #[test]
     fn chunk_keys_group_under_their_checkpoint() {
-        let id = LogKey { time: TimeMs(42), seq: 7 };
+        let id = LogKey {
+            time: TimeMs(42),
+            seq: 7,
+        };
         let k = id.chunk_key(3);
         assert!(k.starts_with(&id.encode()));
         assert_eq!(LogKey::of_chunk_key(&k), Some((id, 3)));
         assert!(id.chunk_key(3) < id.chunk_key(4));
-        assert!(id.chunk_key(u32::MAX) < LogKey { time: TimeMs(42), seq: 8 }.chunk_key(0));
+        assert!(
+            id.chunk_key(u32::MAX)
+                < LogKey {
+                    time: TimeMs(42),
+                    seq: 8
+                }
+                .chunk_key(0)
+        );
     }
 }

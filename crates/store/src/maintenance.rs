@@ -34,7 +34,12 @@ pub(crate) struct Maintenance {
 
 impl Maintenance {
     pub fn new(db: Db, cfg: HistoryConfig, counters: Arc<Counters>) -> Self {
-        Maintenance { db, cfg, counters, lock: Mutex::new(()) }
+        Maintenance {
+            db,
+            cfg,
+            counters,
+            lock: Mutex::new(()),
+        }
     }
 
     pub fn checkpoint(&self) -> Result<Option<CheckpointMeta>, StoreError> {
@@ -49,7 +54,10 @@ impl Maintenance {
     pub fn enforce_retention(&self, now: TimeMs) -> Result<RetentionReport, StoreError> {
         let _one_at_a_time = self.lock.lock();
         let report = retention::enforce(&self.db, self.cfg.retention_ms(), now)?;
-        Counters::add(&self.counters.log_entries_dropped, report.log_entries_dropped);
+        Counters::add(
+            &self.counters.log_entries_dropped,
+            report.log_entries_dropped,
+        );
         if report.checkpoint_written {
             Counters::add(&self.counters.checkpoints_written, 1);
         }
@@ -58,7 +66,9 @@ impl Maintenance {
 
     pub fn spawn(self: &Arc<Self>, rx: Receiver<MaintMsg>) -> std::io::Result<JoinHandle<()>> {
         let this = self.clone();
-        std::thread::Builder::new().name("history-maint".into()).spawn(move || this.run(rx))
+        std::thread::Builder::new()
+            .name("history-maint".into())
+            .spawn(move || this.run(rx))
     }
 
     fn run(&self, rx: Receiver<MaintMsg>) {
@@ -66,7 +76,9 @@ impl Maintenance {
             .then(|| Duration::from_secs(self.cfg.retention_check_secs));
         let mut next_retention = period.map(|p| Instant::now() + p);
         loop {
-            let timeout = next_retention.map_or(Duration::from_secs(3600), |t| t.saturating_duration_since(Instant::now()));
+            let timeout = next_retention.map_or(Duration::from_secs(3600), |t| {
+                t.saturating_duration_since(Instant::now())
+            });
             match rx.recv_timeout(timeout) {
                 Ok(MaintMsg::Checkpoint) => {
                     if let Err(e) = self.checkpoint() {

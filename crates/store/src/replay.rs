@@ -13,13 +13,13 @@ use std::sync::Arc;
 use fjall::{Readable, Slice};
 use skydive_graph::{Edge, Node, TimeSlice};
 
+use crate::StoreError;
 use crate::checkpoint;
 use crate::codec::{Change, Record, Revision, decode_record};
 use crate::db::{Db, KS_LOG};
 use crate::decode::{BLOCK, decode_all};
 use crate::keys::LogKey;
 use crate::state::AliveSet;
-use crate::StoreError;
 
 /// Log records decoded per thread at least; fewer are decoded inline.
 const RECORDS_PER_THREAD: usize = 512;
@@ -44,7 +44,10 @@ pub(crate) fn replay(
     apply_block(&mut block, &mut f)
 }
 
-fn apply_block(block: &mut Vec<(Slice, Slice)>, f: &mut impl FnMut(LogKey, Record)) -> Result<(), StoreError> {
+fn apply_block(
+    block: &mut Vec<(Slice, Slice)>,
+    f: &mut impl FnMut(LogKey, Record),
+) -> Result<(), StoreError> {
     let recs = decode_all(block, RECORDS_PER_THREAD, |k, v, it, out| {
         let corrupt = |why: &dyn std::fmt::Display| StoreError::corrupt(KS_LOG, k, why);
         let key = LogKey::decode(k).ok_or_else(|| corrupt(&"key is not a log position"))?;
@@ -59,13 +62,19 @@ fn apply_block(block: &mut Vec<(Slice, Slice)>, f: &mut impl FnMut(LogKey, Recor
 }
 
 /// The elements alive once every change up to `upto` is applied.
-pub(crate) fn state_at(db: &Db, snap: &impl Readable, upto: LogKey) -> Result<AliveSet, StoreError> {
+pub(crate) fn state_at(
+    db: &Db,
+    snap: &impl Readable,
+    upto: LogKey,
+) -> Result<AliveSet, StoreError> {
     let base = checkpoint::newest_upto(db, snap, upto)?;
     let mut state = match &base {
         Some(meta) => checkpoint::load(db, snap, meta)?,
         None => AliveSet::default(),
     };
-    replay(db, snap, base.map(|m| m.at), upto, |_, rec| state.apply(rec))?;
+    replay(db, snap, base.map(|m| m.at), upto, |_, rec| {
+        state.apply(rec)
+    })?;
     Ok(state)
 }
 
@@ -76,12 +85,22 @@ pub(crate) struct SliceRevisions {
     pub edges: Vec<Arc<Edge>>,
 }
 
-pub(crate) fn slice_revisions(db: &Db, snap: &impl Readable, slice: TimeSlice) -> Result<SliceRevisions, StoreError> {
+pub(crate) fn slice_revisions(
+    db: &Db,
+    snap: &impl Readable,
+    slice: TimeSlice,
+) -> Result<SliceRevisions, StoreError> {
     let start = LogKey::end_of(slice.start);
     let mut current = state_at(db, snap, start)?;
     let mut older = SliceRevisions::default();
     if slice.last > slice.start {
-        replay(db, snap, Some(start), LogKey::end_of(slice.last), |_, rec| supersede(&mut current, &mut older, rec))?;
+        replay(
+            db,
+            snap,
+            Some(start),
+            LogKey::end_of(slice.last),
+            |_, rec| supersede(&mut current, &mut older, rec),
+        )?;
     }
     older.nodes.extend(current.nodes.into_values());
     older.edges.extend(current.edges.into_values());
@@ -94,13 +113,21 @@ fn supersede(current: &mut AliveSet, older: &mut SliceRevisions, rec: Record) {
         (Change::Deleted, Revision::Node(n)) => {
             // The deletion carries the last revision with `DeletedAt`: it replaces the same
             // revision without it.
-            if let Some(prev) = current.nodes.remove(&n.id).filter(|p| p.revision != n.revision) {
+            if let Some(prev) = current
+                .nodes
+                .remove(&n.id)
+                .filter(|p| p.revision != n.revision)
+            {
                 older.nodes.push(prev);
             }
             older.nodes.push(n);
         }
         (Change::Deleted, Revision::Edge(e)) => {
-            if let Some(prev) = current.edges.remove(&e.id).filter(|p| p.revision != e.revision) {
+            if let Some(prev) = current
+                .edges
+                .remove(&e.id)
+                .filter(|p| p.revision != e.revision)
+            {
                 older.edges.push(prev);
             }
             older.edges.push(e);

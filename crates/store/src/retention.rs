@@ -35,7 +35,11 @@ pub struct RetentionReport {
 }
 
 /// Enforces a retention of `retention_ms` (`None`: keep forever) as of `now`.
-pub(crate) fn enforce(db: &Db, retention_ms: Option<i64>, now: TimeMs) -> Result<RetentionReport, StoreError> {
+pub(crate) fn enforce(
+    db: &Db,
+    retention_ms: Option<i64>,
+    now: TimeMs,
+) -> Result<RetentionReport, StoreError> {
     let snap = db.db.snapshot();
     let mut report = RetentionReport {
         cutoff: None,
@@ -44,14 +48,18 @@ pub(crate) fn enforce(db: &Db, retention_ms: Option<i64>, now: TimeMs) -> Result
         checkpoints_dropped: 0,
         checkpoint_written: false,
     };
-    let Some(ms) = retention_ms else { return Ok(report) };
+    let Some(ms) = retention_ms else {
+        return Ok(report);
+    };
     let cutoff = now.saturating_sub_ms(ms);
     report.cutoff = Some(cutoff);
     let limit = LogKey::end_of(cutoff);
     let kept = match checkpoint::newest_upto(db, &snap, limit)? {
         Some(meta) => meta,
         None => {
-            let Some(last_old) = last_log_key_upto(db, &snap, limit)? else { return Ok(report) };
+            let Some(last_old) = last_log_key_upto(db, &snap, limit)? else {
+                return Ok(report);
+            };
             let state = replay::state_at(db, &snap, last_old)?;
             report.checkpoint_written = true;
             checkpoint::write(db, last_old, &state)?
@@ -65,17 +73,24 @@ pub(crate) fn enforce(db: &Db, retention_ms: Option<i64>, now: TimeMs) -> Result
         report.retained_from = Some(from);
     }
     report.checkpoints_dropped = checkpoint::delete_before(db, kept.at)?;
-    report.log_entries_dropped = checkpoint::remove_keys(db, &db.log, ..=kept.at.encode().to_vec())?;
+    report.log_entries_dropped =
+        checkpoint::remove_keys(db, &db.log, ..=kept.at.encode().to_vec())?;
     Ok(report)
 }
 
-fn last_log_key_upto(db: &Db, snap: &impl Readable, upto: LogKey) -> Result<Option<LogKey>, StoreError> {
+fn last_log_key_upto(
+    db: &Db,
+    snap: &impl Readable,
+    upto: LogKey,
+) -> Result<Option<LogKey>, StoreError> {
     let range = (Bound::Unbounded, Bound::Included(upto.encode()));
     match snap.range(&db.log, range).next_back() {
         None => Ok(None),
         Some(g) => {
             let k = g.key()?;
-            LogKey::decode(&k).map(Some).ok_or_else(|| StoreError::corrupt(KS_LOG, &k, "key is not a log position"))
+            LogKey::decode(&k)
+                .map(Some)
+                .ok_or_else(|| StoreError::corrupt(KS_LOG, &k, "key is not a log position"))
         }
     }
 }

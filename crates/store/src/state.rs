@@ -17,7 +17,10 @@ pub(crate) struct AliveSet {
 
 impl AliveSet {
     pub fn with_capacity(nodes: usize, edges: usize) -> Self {
-        AliveSet { nodes: HashMap::with_capacity(nodes), edges: HashMap::with_capacity(edges) }
+        AliveSet {
+            nodes: HashMap::with_capacity(nodes),
+            edges: HashMap::with_capacity(edges),
+        }
     }
 
     /// Applies one change. Each record carries the whole revision, so a change whose

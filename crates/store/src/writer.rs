@@ -79,9 +79,12 @@ impl ChangeLog for Recorder {
             }
             Err(TrySendError::Disconnected(_)) => "store closed",
         };
-        let before = self.counters.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let before = self
+            .counters
+            .dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Log the first loss and then every 10000th, not every one.
-        if before % 10_000 == 0 {
+        if before.is_multiple_of(10_000) {
             self.counters.error("change dropped from history", &lost);
         }
     }
@@ -102,7 +105,11 @@ impl Resume {
     pub fn read(db: &Db) -> Result<Self, StoreError> {
         let snap = db.db.snapshot();
         let base = checkpoint::newest_upto(db, &snap, LogKey::end_of(TimeMs(i64::MAX)))?;
-        let mut r = Resume { last: base.map(|m| m.at), live: base.map_or(0, |m| m.nodes + m.edges), since_checkpoint: 0 };
+        let mut r = Resume {
+            last: base.map(|m| m.at),
+            live: base.map_or(0, |m| m.nodes + m.edges),
+            since_checkpoint: 0,
+        };
         let lo = base.map_or(Bound::Unbounded, |m| Bound::Excluded(m.at.encode()));
         for g in snap.range(&db.log, (lo, Bound::Unbounded)) {
             let (k, v) = g.into_inner()?;
@@ -143,7 +150,9 @@ pub(crate) fn spawn(
         failed: None,
         buf: Vec::with_capacity(1024),
     };
-    std::thread::Builder::new().name("history-writer".into()).spawn(move || w.run())
+    std::thread::Builder::new()
+        .name("history-writer".into())
+        .spawn(move || w.run())
 }
 
 struct Writer {
@@ -253,7 +262,10 @@ impl Writer {
     fn next_key(&mut self, element_time: TimeMs, recorded_at: TimeMs) -> LogKey {
         let t = element_time.min(recorded_at);
         let key = match self.last {
-            Some(l) => LogKey { time: t.max(l.time), seq: l.seq + 1 },
+            Some(l) => LogKey {
+                time: t.max(l.time),
+                seq: l.seq + 1,
+            },
             None => LogKey { time: t, seq: 0 },
         };
         self.last = Some(key);

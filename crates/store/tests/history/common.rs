@@ -1,0 +1,115 @@
+//! Helpers: stores in temporary directories, graphs that record into them, and comparable
+//! copies of what a graph or a view holds.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use skydive_graph::{Edge, Graph, GraphOptions, GraphView, Metadata, Node, TimeMs, TimeSlice};
+use skydive_store::{HistoryConfig, HistoryStore};
+use tempfile::TempDir;
+
+/// Test configuration: no periodic retention (tests call it when they mean it).
+pub fn config(dir: &TempDir) -> HistoryConfig {
+    HistoryConfig {
+        retention_check_secs: 0,
+        ..HistoryConfig::in_dir(dir.path())
+    }
+}
+
+pub fn open(dir: &TempDir) -> HistoryStore {
+    HistoryStore::open(config(dir)).expect("open store")
+}
+
+pub fn graph(store: &HistoryStore) -> Graph {
+    let mut g = Graph::new(GraphOptions::new("h1", "analyzer.h1"));
+    g.set_changelog(store.changelog());
+    g
+}
+
+/// A past time well inside the default retention, so that element times are used as they
+/// are (the store files a change at its element's time unless that is in the future).
+pub fn base_time() -> TimeMs {
+    TimeMs::now().saturating_sub_ms(3600 * 1000)
+}
+
+pub fn md(pairs: &[(&str, Value)]) -> Metadata {
+    Metadata::from_pairs(pairs.iter().cloned())
+}
+
+pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
+    let mut n = Node::new(
+        Arc::from(id),
+        metadata,
+        Arc::from("agent1"),
+        Arc::from("agent.agent1"),
+    );
+    n.created_at = t;
+    n.updated_at = t;
+    n
+}
+
+pub fn edge_at(id: &str, parent: &str, child: &str, t: TimeMs) -> Edge {
+    let mut e = Edge::new(
+        Arc::from(id),
+        Arc::from(parent),
+        Arc::from(child),
+        md(&[("RelationType", json!("ownership"))]),
+        Arc::from("agent1"),
+        Arc::from("agent.agent1"),
+    );
+    e.created_at = t;
+    e.updated_at = t;
+    e
+}
+
+/// Every node and edge revision, sorted: what two graphs or views are compared by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contents {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+impl Contents {
+    pub fn of_graph(g: &Graph) -> Self {
+        Self::sorted(
+            g.nodes().map(|n| (**n).clone()).collect(),
+            g.edges().map(|e| (**e).clone()).collect(),
+        )
+    }
+
+    pub fn of_view(v: &dyn GraphView) -> Self {
+        Self::sorted(
+            v.nodes().map(|n| (**n).clone()).collect(),
+            v.edges().map(|e| (**e).clone()).collect(),
+        )
+    }
+
+    pub fn sorted(mut nodes: Vec<Node>, mut edges: Vec<Edge>) -> Self {
+        nodes.sort_by(|a, b| {
+            (&a.id, a.revision, a.deleted_at).cmp(&(&b.id, b.revision, b.deleted_at))
+        });
+        edges.sort_by(|a, b| {
+            (&a.id, a.revision, a.deleted_at).cmp(&(&b.id, b.revision, b.deleted_at))
+        });
+        Contents { nodes, edges }
+    }
+
+    pub fn node_ids(&self) -> Vec<&str> {
+        self.nodes.iter().map(|n| &*n.id).collect()
+    }
+}
+
+pub fn view_at(store: &HistoryStore, t: TimeMs) -> Contents {
+    Contents::of_view(&store.view(TimeSlice::at(t)).expect("view"))
+}
+
+pub fn view_slice(store: &HistoryStore, start: TimeMs, last: TimeMs) -> Contents {
+    Contents::of_view(&store.view(TimeSlice { start, last }).expect("view"))
+}
+
+/// Waits until the wall clock has passed `t`, so that changes made next are later than `t`.
+pub fn wait_past(t: TimeMs) {
+    while TimeMs::now() <= t {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
