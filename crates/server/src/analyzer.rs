@@ -54,16 +54,20 @@ impl Default for AnalyzerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TopologyConfig {
-    /// Name of the `storage.<name>` section that records the topology history, or `memory`
-    /// for none (then `At()` queries and past `SyncRequest`s are refused, and nothing
-    /// survives a restart).
+    /// `embedded` to record the topology history in the local store (`storage.*`), or
+    /// `memory` for none (then `At()` queries and past `SyncRequest`s are refused, and
+    /// nothing survives a restart).
     pub backend: String,
+    /// Graph events kept for WebSocket subscribers that fall behind; one that falls further
+    /// behind loses events and is resynchronised with a full `SyncReply`.
+    pub buffer_events: usize,
 }
 
 impl Default for TopologyConfig {
     fn default() -> Self {
         TopologyConfig {
             backend: "embedded".to_owned(),
+            buffer_events: 65_536,
         }
     }
 }
@@ -125,10 +129,9 @@ impl Analyzer {
     /// Opens the history, restores the graph, binds the listener and starts serving.
     pub async fn start(settings: AnalyzerSettings) -> Result<RunningAnalyzer, AnalyzerError> {
         let host_id = settings.host_id.clone();
-        let mut graph = Graph::new(GraphOptions::new(
-            host_id.clone(),
-            format!("analyzer.{host_id}"),
-        ));
+        let mut opts = GraphOptions::new(host_id.clone(), format!("analyzer.{host_id}"));
+        opts.event_capacity = settings.analyzer.topology.buffer_events.max(1);
+        let mut graph = Graph::new(opts);
 
         let store = match settings.history.clone() {
             Some(cfg) => Some(

@@ -293,6 +293,38 @@ async fn a_subscriber_that_loses_events_is_resynced() {
     a.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_behind_the_event_ring_is_resynced() {
+    // A tiny event ring: a burst of changes overruns it (or the send queue, whichever the
+    // subscriber hits first); either way the loss is counted and repaired by a SyncReply.
+    let a = TestAnalyzer::start_with(|s| s.analyzer.topology.buffer_events = 4).await;
+    let mut ws = a.ws("/ws/subscriber", SUB).await;
+    send(&mut ws, &msg("SyncRequest", "s", json!({}))).await;
+    assert_eq!(recv(&mut ws).await["Type"], "SyncReply");
+    {
+        let mut g = a.running().graph().write();
+        for i in 0..500 {
+            let id = format!("n{i:03}");
+            g.create_node(
+                id.clone().into(),
+                skydive_graph::Metadata::from_pairs([("Name", json!(id)), ("Type", json!("t"))]),
+            )
+            .unwrap();
+        }
+    }
+    let (resync, skipped) = recv_until(&mut ws, |m| m["Type"] == "SyncReply").await;
+    assert_eq!(resync["Obj"]["Nodes"].as_array().unwrap().len(), 500);
+    assert!(
+        skipped.len() < 500,
+        "some events were lost, hence the resync"
+    );
+    let status = a.get("/api/status").await.json();
+    let s = &status["Subscribers"]["sub1"];
+    assert!(s["Dropped"].as_u64().unwrap() > 0, "{s}");
+    assert!(s["Resyncs"].as_u64().unwrap() >= 1, "{s}");
+    a.stop().await;
+}
+
 #[tokio::test]
 async fn write_messages_are_refused_on_the_subscriber_endpoint() {
     let a = TestAnalyzer::start().await;
