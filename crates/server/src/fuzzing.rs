@@ -60,4 +60,17 @@ mod tests {
             ws_message(s);
         }
     }
+
+    #[test]
+    fn committed_corpus_goes_through() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/ws_message");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            ws_message(&data);
+        }
+    }
 }
