@@ -15,12 +15,13 @@ use std::sync::Arc;
 
 use indexmap::IndexSet;
 use serde_json::{Map, Number, Value};
-use skydive_graph::{Edge, GraphView, IndexValue, Node, TimeMs};
+use skydive_graph::{Edge, GraphView, Node, TimeMs};
 
-use crate::ast::{Combine, Filter, Literal, Order, Predicate, Query, Step, StepKind, Term, Walk};
+use crate::ast::{Combine, Filter, Order, Predicate, Query, Step, StepKind, Term, Walk};
 use crate::error::{EvalError, EvalErrorKind};
 use crate::flow_source::FlowRecord;
 use crate::history::HistorySource;
+use crate::lookup;
 use crate::output::Output;
 use crate::predicate::{self, FieldValue, Fields, SPECIAL_KEYS};
 use crate::subgraph::SubGraphView;
@@ -303,11 +304,11 @@ impl Evaluator<'_> {
             return finish(g.node(id).into_iter(), filters, tail, Traversal::Nodes);
         }
         if tail == Tail::Count
-            && let Some(n) = indexed_count(g, filters)
+            && let Some(n) = lookup::count(g, filters)
         {
             return Ok(Traversal::Number(n.into()));
         }
-        match best_candidate(g, filters).and_then(|c| c.look_up(g)) {
+        match lookup::nodes(g, filters) {
             Some(candidates) => finish(candidates, filters, tail, Traversal::Nodes),
             None => finish(g.nodes(), filters, tail, Traversal::Nodes),
         }
@@ -549,90 +550,6 @@ fn finish<'g, T: Fields + 'g>(
             Ok(wrap(out))
         }
     }
-}
-
-/// An equality some filter requires of every node, that an index may answer.
-struct Candidate<'f> {
-    key: &'f str,
-    value: &'f Literal,
-}
-
-impl Candidate<'_> {
-    fn look_up<'g>(
-        &self,
-        g: &'g dyn GraphView,
-    ) -> Option<Box<dyn Iterator<Item = &'g Arc<Node>> + 'g>> {
-        if self.key == "@ID" {
-            let Literal::Str(id) = self.value else {
-                return Some(Box::new(std::iter::empty()));
-            };
-            return Some(Box::new(g.node(id).into_iter()));
-        }
-        g.lookup(self.key, &index_value(self.value)?)
-    }
-
-    /// How many nodes the look-up yields, when the index can tell without iterating.
-    fn count(&self, g: &dyn GraphView) -> Option<usize> {
-        if self.key == "@ID" {
-            return Some(usize::from(
-                matches!(self.value, Literal::Str(id) if g.node(id).is_some()),
-            ));
-        }
-        g.lookup_count(self.key, &index_value(self.value)?)
-    }
-}
-
-/// The equality whose index gives the fewest candidates; failing counts, the first indexed one.
-fn best_candidate<'f>(g: &dyn GraphView, filters: &'f [Filter]) -> Option<Candidate<'f>> {
-    let counted = index_candidates(filters)
-        .filter_map(|c| Some((c.count(g)?, c)))
-        .min_by_key(|(n, _)| *n);
-    match counted {
-        Some((_, c)) => Some(c),
-        None => index_candidates(filters).find(|c| c.look_up(g).is_some()),
-    }
-}
-
-/// The equalities every match must meet: the terms of all-of filters that test equality.
-fn index_candidates(filters: &[Filter]) -> impl Iterator<Item = Candidate<'_>> {
-    filters
-        .iter()
-        .filter(|f| f.combine == Combine::All || f.terms.len() == 1)
-        .flat_map(|f| f.terms.iter())
-        .filter_map(|t| match &t.predicate {
-            Predicate::Eq(value) => Some(Candidate { key: &t.key, value }),
-            _ => None,
-        })
-}
-
-/// The count an index gives directly, when the only filter is one indexed equality.
-fn indexed_count(g: &dyn GraphView, filters: &[Filter]) -> Option<usize> {
-    let [f] = filters else { return None };
-    let [
-        Term {
-            key,
-            predicate: Predicate::Eq(value),
-        },
-    ] = f.terms.as_slice()
-    else {
-        return None;
-    };
-    if key.starts_with('@') {
-        return None;
-    }
-    let value = index_value(value)?;
-    g.lookup_count(key, &value)
-        .or_else(|| g.lookup(key, &value).map(Iterator::count))
-}
-
-fn index_value(l: &Literal) -> Option<IndexValue> {
-    let json = match l {
-        Literal::Str(s) => return Some(IndexValue::Str(s.as_str().into())),
-        Literal::Int(i) => Value::from(*i),
-        Literal::Float(f) => Value::from(*f),
-        Literal::Bool(b) => Value::Bool(*b),
-    };
-    IndexValue::from_json(&json)
 }
 
 // ----- projections and aggregates -----

@@ -103,7 +103,8 @@ mod tests {
     /// added there later will.
     #[test]
     fn seed_corpus_passes() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/gremlin");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/gremlin");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/gremlin exists") {
             let path = entry.unwrap().path();

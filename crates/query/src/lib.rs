@@ -44,6 +44,7 @@ mod eval;
 mod flow_source;
 mod history;
 mod lexer;
+mod lookup;
 mod output;
 mod parser;
 mod predicate;

@@ -7,12 +7,14 @@
 //! Orientation is Skydive's: an edge runs from its parent to its child; `Out` goes child-ward.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use skydive_graph::{Edge, GraphView, Id, Node};
 
 use crate::ast::{Filter, Walk};
 use crate::error::EvalErrorKind;
+use crate::lookup;
 
 /// Largest intermediate result, in items.
 pub const MAX_ITEMS: usize = 5_000_000;
@@ -45,6 +47,46 @@ pub(crate) fn check_size(len: usize) -> Result<(), EvalErrorKind> {
         return Err(EvalErrorKind::TooLarge { limit: MAX_ITEMS });
     }
     Ok(())
+}
+
+/// A node's identity within one view: the address of its shared allocation. A view hands out
+/// one `Arc` per node, so during a walk this is as good as the ID and much cheaper to hash
+/// than a UUID string (walks over a whole graph spend most of their time in these sets).
+type Addr = usize;
+
+fn addr(n: &Arc<Node>) -> Addr {
+    Arc::as_ptr(n) as Addr
+}
+
+/// Hashes addresses: a multiply (Fibonacci hashing) folded so the well-mixed high bits reach
+/// the low bits the table uses. Addresses are ours, not an attacker's: no need for SipHash.
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+type AddrBuild = BuildHasherDefault<AddrHasher>;
+type AddrSet = HashSet<Addr, AddrBuild>;
+
+/// Marks `n` as seen, under its own address and under the address of this view's revision
+/// of it (they differ when `n` came from another view, e.g. through `Select`).
+fn seed(g: &dyn GraphView, seen: &mut AddrSet, n: &Arc<Node>) {
+    seen.insert(addr(n));
+    if let Some(own) = g.node(&n.id) {
+        seen.insert(addr(own));
+    }
 }
 
 /// Which way to follow edges from a node.
@@ -148,12 +190,15 @@ pub(crate) fn multi_level(
     walk: &Walk,
     budget: &mut Budget,
 ) -> Result<Vec<Arc<Node>>, EvalErrorKind> {
-    let mut seen: HashSet<Id> = HashSet::new();
-    let mut out: Vec<Arc<Node>> = start
-        .iter()
-        .filter(|n| seen.insert(n.id.clone()))
-        .cloned()
-        .collect();
+    let mut seen = AddrSet::default();
+    let mut ids: HashSet<&str> = HashSet::new();
+    let mut out: Vec<Arc<Node>> = Vec::new();
+    for n in start {
+        if ids.insert(&n.id) {
+            seed(g, &mut seen, n);
+            out.push(n.clone());
+        }
+    }
     let mut level_start = 0;
     let mut depth = 0;
     while level_start < out.len() && (walk.depth == 0 || depth < walk.depth) {
@@ -165,13 +210,10 @@ pub(crate) fn multi_level(
                 if !walk.edges.matches(&**e) {
                     continue;
                 }
-                let Some(id) = dir.across(e, &from) else {
+                let Some(n) = dir.across(e, &from).and_then(|id| g.node(id)) else {
                     continue;
                 };
-                if !seen.contains(id)
-                    && let Some(n) = g.node(id)
-                {
-                    seen.insert(id.clone());
+                if seen.insert(addr(n)) {
                     out.push(n.clone());
                     check_size(out.len())?;
                 }
@@ -193,11 +235,12 @@ pub(crate) fn shortest_paths(
     edges: Option<&Filter>,
     budget: &mut Budget,
 ) -> Result<Vec<Vec<Arc<Node>>>, EvalErrorKind> {
-    let mut done: HashSet<Id> = HashSet::new();
+    let target = Target::new(g, target);
+    let mut done: HashSet<&str> = HashSet::new();
     let mut paths = Vec::new();
     for n in start {
-        if done.insert(n.id.clone())
-            && let Some(path) = shortest_path(g, n, target, edges, budget)?
+        if done.insert(&n.id)
+            && let Some(path) = shortest_path(g, n, &target, edges, budget)?
         {
             paths.push(path);
         }
@@ -205,20 +248,48 @@ pub(crate) fn shortest_paths(
     Ok(paths)
 }
 
-/// Breadth-first from `start` until a node matches `target`.
-fn shortest_path(
-    g: &dyn GraphView,
-    start: &Arc<Node>,
-    target: &Filter,
+/// What ends a path: when an index can list the matching nodes, membership in that list (a
+/// search may test most of the graph; reading each node's metadata would dominate).
+enum Target<'f> {
+    Listed(AddrSet),
+    Tested(&'f Filter),
+}
+
+impl<'f> Target<'f> {
+    fn new(g: &dyn GraphView, filter: &'f Filter) -> Self {
+        match lookup::nodes(g, std::slice::from_ref(filter)) {
+            Some(found) => {
+                Target::Listed(found.filter(|n| filter.matches(&***n)).map(addr).collect())
+            }
+            None => Target::Tested(filter),
+        }
+    }
+
+    fn matches(&self, n: &Arc<Node>) -> bool {
+        match self {
+            Target::Listed(set) => set.contains(&addr(n)),
+            Target::Tested(f) => f.matches(&**n),
+        }
+    }
+}
+
+/// Breadth-first from `start` until a node matches `target`. The search holds references
+/// into the view, not clones: touching each node's reference count would cost a cache miss
+/// per node on a whole-graph search.
+fn shortest_path<'a>(
+    g: &'a dyn GraphView,
+    start: &'a Arc<Node>,
+    target: &Target<'_>,
     edges: Option<&Filter>,
     budget: &mut Budget,
 ) -> Result<Option<Vec<Arc<Node>>>, EvalErrorKind> {
-    if target.matches(&**start) {
+    let start = g.node(&start.id).unwrap_or(start);
+    if target.matches(start) {
         return Ok(Some(vec![start.clone()]));
     }
     // Who we came from, per node reached; the start has none.
-    let mut previous: HashMap<Id, Arc<Node>> = HashMap::new();
-    let mut queue = VecDeque::from([start.clone()]);
+    let mut previous: HashMap<Addr, &'a Arc<Node>, AddrBuild> = HashMap::default();
+    let mut queue: VecDeque<&'a Arc<Node>> = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
         for e in g.node_edges(&n.id) {
             budget.visit()?;
@@ -228,24 +299,24 @@ fn shortest_path(
             let Some(next) = Dir::Both.across(e, &n.id).and_then(|id| g.node(id)) else {
                 continue;
             };
-            if next.id == start.id || previous.contains_key(&next.id) {
+            if Arc::ptr_eq(next, start) || previous.contains_key(&addr(next)) {
                 continue;
             }
-            previous.insert(next.id.clone(), n.clone());
-            if target.matches(&**next) {
-                return Ok(Some(unwind(next.clone(), &previous)));
+            previous.insert(addr(next), n);
+            if target.matches(next) {
+                return Ok(Some(unwind(next, &previous)));
             }
-            queue.push_back(next.clone());
+            queue.push_back(next);
         }
     }
     Ok(None)
 }
 
 /// The path from the start to `end`, following `previous` back.
-fn unwind(end: Arc<Node>, previous: &HashMap<Id, Arc<Node>>) -> Vec<Arc<Node>> {
-    let mut path = vec![end];
-    while let Some(p) = path.last().and_then(|n| previous.get(&n.id)) {
-        path.push(p.clone());
+fn unwind(end: &Arc<Node>, previous: &HashMap<Addr, &Arc<Node>, AddrBuild>) -> Vec<Arc<Node>> {
+    let mut path = vec![end.clone()];
+    while let Some(p) = path.last().and_then(|n| previous.get(&addr(n))) {
+        path.push(Arc::clone(p));
     }
     path.reverse();
     path
