@@ -3,10 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use serde_json::json;
-use skydive_graph::{
-    Graph, GraphOptions, GraphView, HistoryViewBuilder, Metadata, TimeSlice, gen_id,
-};
+use skydive_graph::{Graph, GraphView, HistoryViewBuilder, TimeSlice};
 
 use crate::{Context, HistorySource, evaluate, parse};
 
@@ -40,40 +37,10 @@ pub fn gremlin(data: &[u8]) {
     }
 }
 
-/// A host with a namespace, two interfaces and a bridge: enough for every step to do something.
+/// The fixture topology, built once.
 fn fixture() -> &'static Graph {
     static GRAPH: OnceLock<Graph> = OnceLock::new();
-    GRAPH.get_or_init(|| {
-        let mut g = Graph::new(GraphOptions::new("host1", "agent.host1"));
-        let mut node = |name: &str, ty: &str, extra: serde_json::Value| {
-            let mut md = Metadata::from_pairs([("Name", json!(name)), ("Type", json!(ty))]);
-            if let serde_json::Value::Object(m) = extra {
-                for (k, v) in m {
-                    md.set(&k, v);
-                }
-            }
-            g.create_node(gen_id(&[name]), md)
-                .map(|n| n.id.clone())
-                .unwrap_or_else(|_| gen_id(&[name]))
-        };
-        let host = node("host1", "host", json!({}));
-        let ns = node("ns1", "netns", json!({}));
-        let eth0 = node(
-            "eth0",
-            "veth",
-            json!({"MTU": 1500, "IPV4": ["10.0.0.1/24"]}),
-        );
-        let br = node("br0", "bridge", json!({"MTU": 9000}));
-        let mut edge = |p: &skydive_graph::Id, c: &skydive_graph::Id, rel: &str| {
-            let md = Metadata::from_pairs([("RelationType", json!(rel))]);
-            let _ = g.create_edge(gen_id(&[p, c, rel]), p.clone(), c.clone(), md);
-        };
-        edge(&host, &ns, "ownership");
-        edge(&ns, &eth0, "ownership");
-        edge(&host, &br, "ownership");
-        edge(&br, &eth0, "layer2");
-        g
-    })
+    GRAPH.get_or_init(crate::fixture::topology)
 }
 
 struct EmptyHistory;

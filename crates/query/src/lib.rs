@@ -41,6 +41,7 @@ mod arguments;
 mod ast;
 mod error;
 mod eval;
+mod fixture;
 mod flow_source;
 mod history;
 mod lexer;

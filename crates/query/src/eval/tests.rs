@@ -1,60 +1,16 @@
-//! Evaluator tests on a small realistic topology:
-//!
-//! ```text
-//! host1 (host) ─ownership─> ns1 (netns) ─ownership─> eth0 (veth), lo (device)
-//!              ─ownership─> veth-host (veth), br0 (bridge), eth1 (device)
-//! eth0 ─layer2─> veth-host (the veth pair)      br0 ─layer2─> veth-host, eth1 (bridge ports)
-//! ```
+//! Evaluator tests on the fixture topology (see `fixture.rs`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use skydive_graph::{
-    DEFAULT_INDEXED_KEYS, Edge, Graph, GraphOptions, GraphView, HistoryViewBuilder, Id, IndexValue,
-    Metadata, Node, TimeMs, TimeSlice, gen_id,
+    DEFAULT_INDEXED_KEYS, Edge, Graph, GraphView, HistoryViewBuilder, IndexValue, Metadata, Node,
+    TimeMs, TimeSlice, gen_id,
 };
 
+use crate::fixture::{id, topology};
 use crate::{Context, EvalErrorKind, GremlinError, HistorySource, Output, execute};
-
-fn id(name: &str) -> Id {
-    gen_id(&[name])
-}
-
-fn topology() -> Graph {
-    let mut g = Graph::new(GraphOptions::new("host1", "agent.host1"));
-    let nodes = [
-        json!({"Name": "host1", "Type": "host"}),
-        json!({"Name": "ns1", "Type": "netns", "Path": "/var/run/netns/ns1"}),
-        json!({"Name": "eth0", "Type": "veth", "MTU": 1500, "IPV4": ["10.0.0.1/24"], "MAC": "aa:00:00:00:00:01",
-               "Ovs": {"Options": {"remote_ip": "10.1.1.1"}}, "Empty": []}),
-        json!({"Name": "lo", "Type": "device", "MTU": 65536, "IPV4": ["127.0.0.1/8"]}),
-        json!({"Name": "veth-host", "Type": "veth", "MTU": 1500, "PeerIntfMAC": "aa:00:00:00:00:01", "Speed": 1.0e4}),
-        json!({"Name": "br0", "Type": "bridge", "MTU": 1500}),
-        json!({"Name": "eth1", "Type": "device", "MTU": 9000, "IPV4": ["192.168.1.10/24", "192.168.2.10/24"], "Speed": 1000}),
-    ];
-    for md in nodes {
-        let name = md["Name"].as_str().unwrap().to_owned();
-        g.create_node(id(&name), serde_json::from_value(md).unwrap())
-            .unwrap();
-    }
-    let edges = [
-        ("host1", "ns1", "ownership"),
-        ("ns1", "eth0", "ownership"),
-        ("ns1", "lo", "ownership"),
-        ("host1", "veth-host", "ownership"),
-        ("host1", "br0", "ownership"),
-        ("host1", "eth1", "ownership"),
-        ("eth0", "veth-host", "layer2"),
-        ("br0", "veth-host", "layer2"),
-        ("br0", "eth1", "layer2"),
-    ];
-    for (p, c, rel) in edges {
-        let md = Metadata::from_pairs([("RelationType", json!(rel))]);
-        g.create_edge(gen_id(&[p, c]), id(p), id(c), md).unwrap();
-    }
-    g
-}
 
 fn run(g: &dyn GraphView, q: &str) -> Output {
     execute(q, &Context::new(g)).unwrap_or_else(|e| panic!("{q}: {e}"))
