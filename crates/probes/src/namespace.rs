@@ -7,7 +7,8 @@
 //! Sockets opened there stay bound to the namespace and can be driven from anywhere.
 //!
 //! Holding a handle (or a socket opened inside) keeps the namespace alive: probes drop theirs as
-//! soon as the namespace's path goes away.
+//! soon as the namespace's path goes away. A handle opened from a path does not keep that
+//! path's mount busy: it is re-opened through `/proc/thread-self/ns/net` from inside.
 
 use std::fs::File;
 use std::io;
@@ -90,12 +91,24 @@ impl NsHandle {
             Err(e) => return Err(open_err(e.into())),
         }
         let meta = file.metadata().map_err(open_err)?;
+        let key = NsKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        // Keep a descriptor that does not go through the bind mount, so the mount stays free
+        // to be unmounted (`umount` without MNT_DETACH would otherwise fail with EBUSY).
+        let fd = match detach(&file) {
+            Ok(f)
+                if f.metadata()
+                    .is_ok_and(|m| m.dev() == key.dev && m.ino() == key.ino) =>
+            {
+                f.into()
+            }
+            _ => file.into(),
+        };
         Ok(NsHandle {
-            fd: file.into(),
-            key: NsKey {
-                dev: meta.dev(),
-                ino: meta.ino(),
-            },
+            fd,
+            key,
             current: false,
         })
     }
@@ -135,6 +148,19 @@ impl NsHandle {
         rx.await
             .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
     }
+}
+
+/// Re-opens the namespace `file` names through `/proc/thread-self/ns/net`, from a short-lived
+/// thread that enters it.
+fn detach(file: &File) -> io::Result<File> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            setns(file, CloneFlags::CLONE_NEWNET)?;
+            File::open("/proc/thread-self/ns/net")
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
 }
 
 /// Identity of whatever `path` is now (following the bind mount), if it exists.

@@ -256,7 +256,15 @@ impl Watcher {
             let deadline = tokio::time::Instant::now() + VALIDATE_FOR;
             let mut delay = Duration::from_millis(5);
             let result = loop {
-                match NsHandle::open(&p) {
+                let path = p.clone();
+                let opened = tokio::task::spawn_blocking(move || NsHandle::open(&path)).await;
+                let opened = opened.unwrap_or_else(|e| {
+                    Err(NsOpenError::Open {
+                        path: p.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                });
+                match opened {
                     Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_millis(200));

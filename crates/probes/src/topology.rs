@@ -19,7 +19,8 @@ use crate::probe::{
 };
 use crate::relation::delete_subtree;
 
-/// How long [`AgentTopology::start`] waits for the first read of the agent's own namespace.
+/// How long [`AgentTopology::start`] waits for the probes to be up (the agent's own namespace
+/// read, the netns directory watched).
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(5);
 
 /// `agent.topology.*` (plus `agent.metadata`), with Skydive's key names.
@@ -86,7 +87,8 @@ impl AgentTopology {
     ///
     /// `graph` should have been created with host `host_id` and origin `agent.<host_id>`: the
     /// nodes and edges are created with the graph's own host and origin. Returns once the
-    /// agent's own namespace has been read (or after a few seconds if that is slow).
+    /// agent's own namespace has been read and every probe is past `starting` (or after a few
+    /// seconds if that is slow).
     pub async fn start(
         cfg: TopologyConfig,
         graph: SharedGraph,
@@ -178,14 +180,17 @@ impl AgentTopology {
         Ok(topo)
     }
 
+    /// Waits until no probe (nor the agent's own namespace listener) is still starting.
     async fn wait_first_sync(&self) {
-        if !self.namespaces.is_enabled() {
-            return;
-        }
         let deadline = tokio::time::Instant::now() + FIRST_SYNC_WAIT;
-        while self.namespaces.host_state() == ProbeState::Starting
-            && tokio::time::Instant::now() < deadline
-        {
+        let starting = |st: &ProbeStatus| {
+            st.state == ProbeState::Starting
+                || st
+                    .namespaces
+                    .iter()
+                    .any(|n| n.path.is_none() && n.state == ProbeState::Starting)
+        };
+        while self.status().iter().any(starting) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -207,6 +207,7 @@ impl Engine {
                         EngineStats::add(&self.stats().events, batch.len() as u64);
                         batch.clear();
                         EngineStats::add(&self.stats().overruns, 1);
+                        self.events.discard_queued();
                         tracing::info!(namespace = ?self.entry.name, "netlink overrun: resynchronising");
                         self.resync(false).await?;
                     }

@@ -171,10 +171,6 @@ impl NamespaceRegistry {
         }
     }
 
-    pub(crate) fn is_enabled(&self) -> bool {
-        self.inner.lock().enabled
-    }
-
     fn spawn(self: &Arc<Self>, slot: &mut Slot) {
         if slot.engine.is_some() {
             return;

@@ -6,8 +6,8 @@
 //! overrun can also swallow dump replies. Here each namespace has two sockets: the
 //! notification socket's only queue is the kernel's receive buffer (bounded, sized by
 //! `agent.topology.netlink.socket_buffer_bytes`); when it overflows the kernel says `ENOBUFS`,
-//! surfaced as [`NlError::Overrun`], and the caller resynchronises with fresh dumps on the
-//! request socket, whose replies are flow-controlled by the kernel and cannot be lost.
+//! surfaced as [`NlError::Overrun`], and the caller discards what is queued
+//! ([`RouteSocket::discard_queued`]) then resynchronises with fresh dumps on the request socket, whose replies are flow-controlled by the kernel and cannot be lost.
 //!
 //! Sockets are created by [`open`] on the thread that is inside the namespace, then wrapped by
 //! [`RouteSocket::new`] in the async context. Every datagram is read whole: its size is peeked
@@ -221,6 +221,8 @@ pub struct RouteSocket {
     frames: Vec<Frame>,
     /// Messages that could not be decoded, since creation.
     pub undecodable: u64,
+    /// Dumps accepted although interrupted by concurrent changes, since creation.
+    pub interrupted_dumps: u64,
 }
 
 impl RouteSocket {
@@ -235,6 +237,7 @@ impl RouteSocket {
             seq: 0,
             frames: Vec::new(),
             undecodable: 0,
+            interrupted_dumps: 0,
         })
     }
 
@@ -282,6 +285,20 @@ impl RouteSocket {
         msg: RouteNetlinkMessage,
         dump: bool,
     ) -> Result<Vec<RouteNetlinkMessage>, NlError> {
+        match self.exchange(what, msg, dump).await? {
+            (_, true) => Err(NlError::DumpInterrupted(what)),
+            (out, false) => Ok(out),
+        }
+    }
+
+    /// Sends a request and collects its replies, with whether the kernel flagged the dump as
+    /// interrupted (`NLM_F_DUMP_INTR`).
+    async fn exchange(
+        &mut self,
+        what: &'static str,
+        msg: RouteNetlinkMessage,
+        dump: bool,
+    ) -> Result<(Vec<RouteNetlinkMessage>, bool), NlError> {
         let seq = self.send(msg, if dump { NLM_F_DUMP } else { 0 })?;
         let collect = async {
             let mut out = Vec::new();
@@ -320,8 +337,7 @@ impl RouteSocket {
                 }
                 self.frames = frames;
                 match finished {
-                    Some(Ok(())) if interrupted => return Err(NlError::DumpInterrupted(what)),
-                    Some(Ok(())) => return Ok(out),
+                    Some(Ok(())) => return Ok((out, interrupted)),
                     Some(Err(e)) => return Err(e),
                     None => {}
                 }
@@ -332,20 +348,38 @@ impl RouteSocket {
             .map_err(|_| NlError::Timeout(what))?
     }
 
-    /// A dump, retried a few times when the kernel flags it as interrupted.
+    /// A dump. When the kernel flags it as interrupted by concurrent changes, it is run again a
+    /// few times, then accepted as is: callers subscribe to notifications before dumping, so
+    /// whatever changed meanwhile also arrives as a notification.
     pub async fn dump(
         &mut self,
         what: &'static str,
         msg: RouteNetlinkMessage,
     ) -> Result<Vec<RouteNetlinkMessage>, NlError> {
-        let mut last = None;
-        for _ in 0..4 {
-            match self.request(what, msg.clone(), true).await {
-                Err(NlError::DumpInterrupted(w)) => last = Some(NlError::DumpInterrupted(w)),
-                r => return r,
+        let mut attempt = 0;
+        loop {
+            let (out, interrupted) = self.exchange(what, msg.clone(), true).await?;
+            attempt += 1;
+            if !interrupted || attempt >= 3 {
+                if interrupted {
+                    self.interrupted_dumps += 1;
+                }
+                return Ok(out);
             }
         }
-        Err(last.unwrap_or(NlError::DumpInterrupted(what)))
+    }
+
+    /// Discards every queued datagram. After an overrun this must precede the resync dumps: the
+    /// kernel reports a new overrun only once the queue has been emptied (it clears its
+    /// congestion flag then), and what is discarded is covered by the dumps that follow.
+    pub fn discard_queued(&mut self) -> usize {
+        let mut n = 0;
+        loop {
+            match self.try_recv() {
+                Ok(Some(_)) | Err(NlError::Overrun | NlError::TooLarge(_)) => n += 1,
+                Ok(None) | Err(_) => return n,
+            }
+        }
     }
 
     /// Waits for notifications, then drains what is already queued, up to `max_datagrams`.

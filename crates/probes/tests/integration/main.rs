@@ -1,1 +1,12 @@
-//! Root-only lab tests.
+//! Integration tests of the topology probes, built as one binary (STYLE §9).
+//!
+//! Lab tests need root: they build namespaces, veths and bridges under unique names through a
+//! [`lab::Lab`] guard that removes them even on failure, and skip with a printed reason
+//! otherwise. Traffic stays inside the namespaces they create.
+
+mod graph_query;
+mod host_topology;
+mod lab;
+mod netlink_lab;
+mod netlink_overrun;
+mod netns_lab;
