@@ -444,13 +444,17 @@ impl Evaluator<'_> {
                 .named
                 .get(name)
                 .ok_or_else(|| fail(step, EvalErrorKind::UnknownName(name.clone())))?;
+            // Naming one big result many times must not multiply memory unchecked.
+            let grown = |len: usize, more: usize| check_size(len + more).map_err(|k| fail(step, k));
             out = Some(match (out, t) {
                 (None, t) => (name, t.clone()),
                 (Some((first, Traversal::Nodes(mut a))), Traversal::Nodes(b)) => {
+                    grown(a.len(), b.len())?;
                     a.extend(b.iter().cloned());
                     (first, Traversal::Nodes(a))
                 }
                 (Some((first, Traversal::Edges(mut a))), Traversal::Edges(b)) => {
+                    grown(a.len(), b.len())?;
                     a.extend(b.iter().cloned());
                     (first, Traversal::Edges(a))
                 }

@@ -16,6 +16,7 @@ pub(crate) fn id(name: &str) -> Id {
     gen_id(&[name])
 }
 
+/// The fixture graph (see the module docs).
 pub(crate) fn topology() -> Graph {
     let mut g = Graph::new(GraphOptions::new("host1", "agent.host1"));
     let nodes = [
@@ -29,9 +30,13 @@ pub(crate) fn topology() -> Graph {
         json!({"Name": "eth1", "Type": "device", "MTU": 9000, "IPV4": ["192.168.1.10/24", "192.168.2.10/24"], "Speed": 1000}),
     ];
     for md in nodes {
-        let name = md["Name"].as_str().unwrap().to_owned();
-        g.create_node(id(&name), serde_json::from_value(md).unwrap())
-            .unwrap();
+        let name = md["Name"]
+            .as_str()
+            .expect("every fixture node has a name")
+            .to_owned();
+        let md = serde_json::from_value(md).expect("fixture metadata is an object");
+        g.create_node(id(&name), md)
+            .expect("fixture names are unique");
     }
     let edges = [
         ("host1", "ns1", "ownership"),
@@ -46,7 +51,8 @@ pub(crate) fn topology() -> Graph {
     ];
     for (p, c, rel) in edges {
         let md = Metadata::from_pairs([("RelationType", json!(rel))]);
-        g.create_edge(gen_id(&[p, c]), id(p), id(c), md).unwrap();
+        g.create_edge(gen_id(&[p, c]), id(p), id(c), md)
+            .expect("fixture edges join fixture nodes");
     }
     g
 }
