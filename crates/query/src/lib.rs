@@ -49,6 +49,7 @@ mod lookup;
 mod output;
 mod parser;
 mod predicate;
+mod projection;
 mod steps;
 mod subgraph;
 mod time_arg;
