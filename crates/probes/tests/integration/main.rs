@@ -8,5 +8,6 @@ mod graph_query;
 mod host_topology;
 mod lab;
 mod netlink_lab;
+mod netlink_links;
 mod netlink_overrun;
 mod netns_lab;
