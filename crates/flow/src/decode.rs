@@ -185,12 +185,27 @@ pub fn decode<'p>(
     out: &mut Layers<'p>,
 ) -> Result<(), DecodeError> {
     out.clear();
+    decode_with(frame, wire_len, link, |seg| out.push(*seg))
+}
+
+/// Decodes `frame` segment by segment, handing each complete one to `visit`, outermost
+/// first; `visit` returns `false` to stop there. Only one segment exists at a time (on the
+/// stack), which is what the flow table uses: no [`Layers`] to initialise per packet.
+/// On error, the segments before it have been visited.
+pub fn decode_with<'p>(
+    frame: &'p [u8],
+    wire_len: u32,
+    link: LinkType,
+    visit: impl FnMut(&Segment<'p>) -> bool,
+) -> Result<(), DecodeError> {
     let mut d = Decoder {
         cur: Cursor::new(frame),
         end: frame.len(),
         seg: Segment::EMPTY,
         seg_start: 0,
-        out,
+        count: 0,
+        stopped: false,
+        visit,
     };
     d.seg.length = wire_len.max(u32::try_from(frame.len()).unwrap_or(u32::MAX));
     let first = match link {
@@ -219,19 +234,26 @@ enum Next {
     Done,
 }
 
-struct Decoder<'p, 'o> {
+struct Decoder<'p, V> {
     cur: Cursor<'p>,
     /// Offset of the cursor's end in the frame (moves when IP lengths trim padding).
     end: usize,
     seg: Segment<'p>,
     /// Offset where the current segment starts.
     seg_start: usize,
-    out: &'o mut Layers<'p>,
+    /// Segments visited so far.
+    count: usize,
+    /// The visitor asked to stop.
+    stopped: bool,
+    visit: V,
 }
 
-impl<'p> Decoder<'p, '_> {
+impl<'p, V: FnMut(&Segment<'p>) -> bool> Decoder<'p, V> {
     fn run(&mut self, mut next: Next) -> Result<(), DecodeError> {
         loop {
+            if self.stopped {
+                return Ok(());
+            }
             next = match next {
                 Next::Ethernet => self.ethernet()?,
                 Next::LinuxSll => self.linux_sll()?,
@@ -267,22 +289,23 @@ impl<'p> Decoder<'p, '_> {
         self.end = start + self.cur.remaining();
     }
 
-    /// Stores the current segment.
+    /// Hands the current segment to the visitor.
     fn finish(&mut self) -> Result<(), DecodeError> {
-        if self.out.push(self.seg) {
-            Ok(())
-        } else {
-            Err(DecodeError::TooDeep(
+        if self.count >= MAX_SEGMENTS {
+            return Err(DecodeError::TooDeep(
                 self.seg.path.last().unwrap_or(LayerKind::Ethernet),
                 MAX_SEGMENTS as u8,
-            ))
+            ));
         }
+        self.count += 1;
+        self.stopped = !(self.visit)(&self.seg);
+        Ok(())
     }
 
     /// Ends the current segment at an encapsulation header and starts the inner one.
     fn split(&mut self, tunnel: LayerKind) -> Result<(), DecodeError> {
         self.finish()?;
-        if self.out.is_full() {
+        if self.count >= MAX_SEGMENTS {
             return Err(DecodeError::TooDeep(tunnel, MAX_SEGMENTS as u8));
         }
         let here = self.offset();

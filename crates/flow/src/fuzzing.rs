@@ -59,7 +59,7 @@ pub fn packet(data: &[u8]) {
     );
     table.flush(t0.saturating_add(Duration::from_secs(3)));
     let mut out = Vec::new();
-    table.drain_emitted(&mut out);
+    table.drain_flows(&mut out);
     for f in &out {
         let json = serde_json::to_string(f).expect("a flow always serialises");
         let back: crate::Flow = serde_json::from_str(&json).expect("and reads back");

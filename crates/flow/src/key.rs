@@ -11,8 +11,8 @@
 //!
 //! # Two hashes, for two jobs
 //! - [`FlowKey::table_hash`] is the hot path: computed once per packet from the key's ten
-//!   64-bit words with a seeded folded-multiply mix, then handed to the table, which never
-//!   hashes again. Hand-written because a generic `Hasher` walks the struct field by field
+//!   64-bit words with a seeded folded-multiply mix (32 bits out), then handed to the table,
+//!   which keeps it beside the entry's index and never hashes again, not even to grow. Hand-written because a generic `Hasher` walks the struct field by field
 //!   through `write_u8`/`write_u16` calls, and SipHash (std's default) costs several times
 //!   more for the same 80 bytes; the seed is random per table so crafted traffic cannot aim
 //!   for collisions.
@@ -173,9 +173,10 @@ impl FlowKey {
         ]
     }
 
-    /// The table's hash: five folded multiplies over the key's words, keyed by `seed`.
+    /// The table's hash: five folded multiplies over the key's words, keyed by `seed`,
+    /// folded to 32 bits (what a table slot keeps).
     #[inline]
-    pub fn table_hash(&self, seed: u64) -> u64 {
+    pub fn table_hash(&self, seed: u64) -> u32 {
         const K: [u64; 5] = [
             0x243f_6a88_85a3_08d3,
             0x1319_8a2e_0370_7344,
@@ -188,7 +189,8 @@ impl FlowKey {
         for i in 0..5 {
             h = h.rotate_left(23) ^ fold_mul(w[2 * i] ^ K[i] ^ seed, w[2 * i + 1] ^ K[4 - i]);
         }
-        fold_mul(h, 0x9e37_79b9_7f4a_7c15)
+        let h = fold_mul(h, 0x9e37_79b9_7f4a_7c15);
+        (h ^ (h >> 32)) as u32
     }
 
     /// The parent flow's UUID this key was built with.

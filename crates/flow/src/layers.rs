@@ -428,10 +428,6 @@ impl<'p> Layers<'p> {
         self.len += 1;
         true
     }
-
-    pub(crate) fn is_full(&self) -> bool {
-        self.len as usize == MAX_SEGMENTS
-    }
 }
 
 #[cfg(test)]

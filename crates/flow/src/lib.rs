@@ -8,8 +8,9 @@
 //!   [`Segment`] per encapsulation level; [`DecodeError`] says what stopped it.
 //! - [`FlowKey`]: the direction-independent identity of a flow, hashed once per packet;
 //!   also the source of `TrackingID`, `L3TrackingID` and `UUID`.
-//! - [`FlowTable`]: accounts packets into flows, emits updates every `flow.update`, expires
-//!   idle flows, bounded by `flow.max_entries`; [`TableStats`] counts everything it drops.
+//! - [`FlowTable`]: accounts packets into flows, emits [`FlowUpdate`]s (plain data) every
+//!   `flow.update`, expires idle flows, bounded by `flow.max_entries`; [`TableStats`] counts
+//!   everything it drops. [`FlowUpdate::to_flow`] makes the API's `Flow`.
 //! - [`sflow`]: sFlow v5 datagrams (decoder, encoder, [`sflow::SflowIngest`] into a table).
 //! - [`pcap`]: classic pcap files over byte slices. [`FrameBuilder`]: frames for tests,
 //!   fixtures, benchmarks and packet injection.
@@ -35,7 +36,7 @@
 //! table.flush(Timestamp::from_millis(1_700_000_001_000));
 //!
 //! let mut flows = Vec::new();
-//! table.drain_emitted(&mut flows);
+//! table.drain_flows(&mut flows);
 //! assert_eq!(flows.len(), 1);
 //! assert_eq!(flows[0].layers_path, "Ethernet/IPv4/ICMPv4");
 //! assert_eq!((flows[0].metric.ab_packets, flows[0].metric.ba_packets), (1, 1));
@@ -46,6 +47,7 @@
 mod cursor;
 mod decode;
 mod flow;
+mod flow_update;
 mod frame_builder;
 pub mod fuzzing;
 mod key;
@@ -55,8 +57,11 @@ pub mod pcap;
 pub mod sflow;
 mod table;
 
-pub use decode::{DecodeError, DecodeErrorCounts, DecodeReason, DecodeReasonKind, decode};
+pub use decode::{
+    DecodeError, DecodeErrorCounts, DecodeReason, DecodeReasonKind, decode, decode_with,
+};
 pub use flow::{FinishType, Flow, FlowLayer, FlowProtocol, IcmpLayer, IcmpType, TransportLayer};
+pub use flow_update::{FlowUpdate, IcmpInfo, LinkInfo, NetworkInfo, TransportInfo};
 pub use frame_builder::FrameBuilder;
 pub use key::{FlowKey, LayerKeyMode, StableIds};
 pub use layers::{

@@ -5,8 +5,9 @@
 //! [`FlowKey`] per segment (outer flow, then each inner flow keyed with its parent's UUID),
 //! hashes it once and probes a `hashbrown::HashTable` with that hash. A hit updates the
 //! entry's inline counters (AB/BA packets and bytes: L2 length in L2 key mode, L3 length in
-//! L3 mode), last-seen time, TCP finish state and RTT. A miss allocates the entry's owned
-//! [`Flow`] (strings for addresses, ids): the only allocation on the packet path.
+//! L3 mode), last-seen time, TCP finish state and RTT. A miss computes the flow's ids and
+//! stores its identity as a fixed-size [`FlowUpdate`] inside the entry. Nothing on this path
+//! allocates except the table's own growth (amortised, bounded by `max_entries`).
 //!
 //! # Timers
 //! Time only moves when the caller says so: each packet's timestamp, or [`FlowTable::tick`]
@@ -20,26 +21,29 @@
 //! - removes flows finished by FIN or RST once idle for `hold` (15 s, Skydive's hold time);
 //!   their last update already carried `TCP_FIN`/`TCP_RST`.
 //!
-//! Emitted records wait in an outbox until [`FlowTable::drain_emitted`]; it holds at most
-//! one record per flow per scan and is capped at twice `max_entries` (records beyond are
-//! counted in [`TableStats::updates_dropped`]).
+//! Emitted records are [`FlowUpdate`]s (plain data, no heap) waiting in an outbox until
+//! [`FlowTable::drain_emitted`]; the owned JSON-shaped [`Flow`] is made from them by
+//! whoever sends them ([`FlowUpdate::to_flow`], or [`FlowTable::drain_flows`]). The outbox
+//! holds at most one record per flow per scan and is capped at twice `max_entries` (records
+//! beyond are counted in [`TableStats::updates_dropped`]).
 //!
 //! # Bounds and memory
 //! At most `max_entries` flows (Skydive's `flow.max_entries`, 500 000). A new flow that does
 //! not fit is not created and counted in [`TableStats::flows_dropped`] (Skydive's
 //! `FlowDropped`), with its packet. Skydive instead evicts the least recently used flow
 //! without sending it; refusing the newcomer keeps every flow already reported consistent.
-//! An entry is about 200 bytes plus its `Flow` (about 400 bytes with its strings).
+//! An entry is about 450 bytes, in the table itself (no per-flow heap allocation).
 
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as Slot;
+use hashbrown::hash_table::Entry as MapEntry;
 
-use crate::decode::{DecodeError, DecodeErrorCounts, decode};
-use crate::flow::{FinishType, Flow, FlowLayer, FlowProtocol, IcmpLayer, IcmpType, TransportLayer};
+use crate::decode::{DecodeError, DecodeErrorCounts, decode_with};
+use crate::flow::{FinishType, Flow};
+use crate::flow_update::FlowUpdate;
 use crate::key::{FlowKey, LayerKeyMode};
-use crate::layers::{Layers, LinkType, Network, Segment, TransportKind, tcp_flags};
+use crate::layers::{Layers, LinkType, Segment, TransportKind, tcp_flags};
 use crate::metric::{FlowMetric, Timestamp};
 
 /// What a table runs with; see [`FlowConfig`] for the config keys that fill it.
@@ -171,10 +175,27 @@ pub struct TableStats {
 
 const NO_RTT_START: i64 = i64::MIN;
 
-/// One flow in the table: hot counters inline, the owned record behind a box.
+/// Flows a table makes room for up front (it grows beyond, up to `max_entries`).
+const INITIAL_CAPACITY: usize = 4096;
+
+/// A slot of the index: where the entry is, and its 32-bit hash (a fingerprint checked
+/// before the entry is read, and what the index is rehashed with: entries never move).
+#[derive(Clone, Copy)]
+struct Slot {
+    index: u32,
+    hash: u32,
+}
+
+/// The 64-bit hash hashbrown wants, from the 32 bits a slot keeps: the low bits pick the
+/// bucket, the top 7 bits the control byte, both taken from `h`.
+#[inline]
+fn spread(h: u32) -> u64 {
+    u64::from(h) << 32 | u64::from(h)
+}
+
+/// What a packet reads and writes: the key and the counters, 168 bytes.
 struct Entry {
     key: FlowKey,
-    hash: u64,
     uuid: u64,
     ab_packets: u64,
     ab_bytes: u64,
@@ -186,19 +207,22 @@ struct Entry {
     /// Update version of the last packet: `> table.version` means touched since the last
     /// update.
     touched: u64,
+    sampling_rate: u32,
+    finish: FinishType,
     /// The first packet's `swapped` flag: packets with the same flag go A→B.
     a_swapped: bool,
     rtt_start_ab: bool,
-    finish: FinishType,
-    sampling_rate: u32,
-    cold: Box<Cold>,
+    /// False once removed (the slot waits in the free list).
+    live: bool,
 }
 
-/// What only updates and queries read.
+/// What only updates and queries read, at the same index as its [`Entry`].
 struct Cold {
-    flow: Flow,
+    /// Identity, start time and the last emitted `LastUpdateMetric`.
+    rec: FlowUpdate,
     /// Counters at the previous emission: `LastUpdateMetric` is the difference.
     sent: [u64; 4],
+    /// Whether an update was emitted already.
     emitted: bool,
 }
 
@@ -207,13 +231,19 @@ pub struct FlowTable {
     cfg: TableConfig,
     ids: CaptureIds,
     seed: u64,
-    map: HashTable<Entry>,
+    /// Slots of live entries, by hash: 8 bytes each, so the index of a few hundred thousand
+    /// flows stays in cache and the one cache miss per packet is the entry itself.
+    map: HashTable<Slot>,
+    /// Flows, densely; a removed one is marked dead and its index reused from `free`.
+    entries: Vec<Entry>,
+    cold: Vec<Cold>,
+    free: Vec<u32>,
     /// Incremented by each update scan.
     version: u64,
     /// Next update time (ns); `i64::MIN` until the first packet or tick starts the clock.
     next_update_ns: i64,
     last_update_ms: i64,
-    outbox: Vec<Flow>,
+    outbox: Vec<FlowUpdate>,
     stats: TableStats,
 }
 
@@ -227,11 +257,15 @@ impl FlowTable {
     /// Like [`FlowTable::new`] with a fixed hash seed: the order of emitted records becomes
     /// reproducible (tests); keep `new` for live traffic.
     pub fn with_hash_seed(cfg: TableConfig, ids: CaptureIds, seed: u64) -> Self {
+        let initial = cfg.max_entries.min(INITIAL_CAPACITY);
         FlowTable {
             cfg,
             ids,
             seed,
-            map: HashTable::new(),
+            map: HashTable::with_capacity(initial),
+            entries: Vec::with_capacity(initial),
+            cold: Vec::with_capacity(initial),
+            free: Vec::new(),
             version: 0,
             next_update_ns: i64::MIN,
             last_update_ms: 0,
@@ -279,14 +313,24 @@ impl FlowTable {
         ts: Timestamp,
         sampling_rate: u32,
     ) -> Result<(), DecodeError> {
-        let mut layers = Layers::new();
-        let res = decode(frame, wire_len, link, &mut layers);
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len.max(frame.len() as u32));
+        if ts.as_nanos() >= self.next_update_ns {
+            self.clock(ts);
+        }
+        let mut parent = 0;
+        let res = decode_with(frame, wire_len, link, |seg| {
+            match self.account(seg, parent, ts, sampling_rate) {
+                Some(uuid) => {
+                    parent = uuid;
+                    true
+                }
+                None => false,
+            }
+        });
         if let Err(e) = &res {
             self.stats.decode_errors.add(e);
         }
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len.max(frame.len() as u32));
-        self.account_layers(&layers, ts, sampling_rate);
         res
     }
 
@@ -334,8 +378,18 @@ impl FlowTable {
     }
 
     /// Moves the emitted records into `out` (appending).
-    pub fn drain_emitted(&mut self, out: &mut Vec<Flow>) {
-        out.append(&mut self.outbox);
+    pub fn drain_emitted(&mut self, out: &mut Vec<FlowUpdate>) {
+        if out.is_empty() {
+            // Trade buffers: no copy, and both keep their capacity.
+            std::mem::swap(out, &mut self.outbox);
+        } else {
+            out.append(&mut self.outbox);
+        }
+    }
+
+    /// Moves the emitted records into `out` as API [`Flow`]s (allocates their strings).
+    pub fn drain_flows(&mut self, out: &mut Vec<Flow>) {
+        out.extend(self.outbox.drain(..).map(|u| u.to_flow(&self.ids)));
     }
 
     /// Number of records waiting in the outbox.
@@ -343,13 +397,23 @@ impl FlowTable {
         self.outbox.len()
     }
 
-    /// The current state of every flow (live queries). Allocates one `Flow` per flow.
-    pub fn snapshot(&self) -> impl Iterator<Item = Flow> + '_ {
-        self.map.iter().map(|e| {
-            let mut f = e.cold.flow.clone();
-            e.fill(&mut f);
-            f
-        })
+    /// Who captured: what [`FlowUpdate::to_flow`] needs.
+    pub fn ids(&self) -> &CaptureIds {
+        &self.ids
+    }
+
+    /// The current state of every flow (live queries).
+    pub fn snapshot(&self) -> impl Iterator<Item = FlowUpdate> + '_ {
+        self.entries
+            .iter()
+            .zip(self.cold.iter())
+            .filter(|(e, _)| e.live)
+            .map(|(e, c)| e.current(&c.rec))
+    }
+
+    /// [`FlowTable::snapshot`] as API [`Flow`]s (allocates their strings).
+    pub fn snapshot_flows(&self) -> impl Iterator<Item = Flow> + '_ {
+        self.snapshot().map(|u| u.to_flow(&self.ids))
     }
 
     /// Accounts one segment; returns its flow's UUID (the next segment's parent), or `None`
@@ -368,22 +432,76 @@ impl FlowTable {
             LayerKeyMode::L3 if seg.ip_length > 0 => seg.ip_length,
             _ => seg.length,
         };
-        let version = self.version + 1;
-        let full = self.map.len() >= self.cfg.max_entries;
-        let entry = match self.map.entry(hash, |e| e.key == key, |e| e.hash) {
-            Slot::Occupied(o) => o.into_mut(),
-            Slot::Vacant(v) => {
-                if full {
-                    self.stats.flows_dropped += 1;
-                    return None;
-                }
-                self.stats.flows_created += 1;
-                let entry = Entry::new(seg, key, hash, swapped, ts, &self.ids);
-                v.insert(entry).into_mut()
+        let index = match self.find_or_insert(&key, hash, seg, swapped, ts) {
+            Some(i) => i,
+            None => {
+                self.stats.flows_dropped += 1;
+                return None;
             }
         };
+        let version = self.version + 1;
+        let entry = &mut self.entries[index];
         entry.update(seg, swapped, len, ts, version, sampling_rate);
         Some(entry.uuid)
+    }
+
+    /// The entry of `key`, created on a miss; `None` when it is new and the table is full.
+    #[inline]
+    fn find_or_insert(
+        &mut self,
+        key: &FlowKey,
+        hash: u32,
+        seg: &Segment<'_>,
+        swapped: bool,
+        ts: Timestamp,
+    ) -> Option<usize> {
+        let full = self.map.len() >= self.cfg.max_entries;
+        let entries = &self.entries;
+        let slot = self.map.entry(
+            spread(hash),
+            |s| s.hash == hash && entries[s.index as usize].key == *key,
+            |s| spread(s.hash),
+        );
+        let vacant = match slot {
+            MapEntry::Occupied(o) => return Some(o.get().index as usize),
+            MapEntry::Vacant(v) => v,
+        };
+        if full {
+            return None;
+        }
+        self.stats.flows_created += 1;
+        let rec = FlowUpdate::first_packet(seg, key, ts, &self.ids.node_tid);
+        let entry = Entry::new(*key, rec.uuid, swapped, ts);
+        let cold = Cold {
+            rec,
+            sent: [0; 4],
+            emitted: false,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = entry;
+                self.cold[i as usize] = cold;
+                i
+            }
+            None => {
+                self.entries.push(entry);
+                self.cold.push(cold);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        vacant.insert(Slot { index, hash });
+        Some(index as usize)
+    }
+
+    /// Removes entry `i`: its slot leaves the index, its place goes to the free list.
+    fn remove(&mut self, i: usize) {
+        let e = &mut self.entries[i];
+        e.live = false;
+        let hash = e.key.table_hash(self.seed);
+        if let Ok(slot) = self.map.find_entry(spread(hash), |s| s.index as usize == i) {
+            slot.remove();
+        }
+        self.free.push(i as u32);
     }
 
     /// The update scan (see the module docs); with `all`, the end-of-capture flush.
@@ -398,10 +516,11 @@ impl FlowTable {
             to_ms: now_ms,
         };
         let cap = self.cfg.max_entries.saturating_mul(2).max(1024);
-        let FlowTable {
-            map, outbox, stats, ..
-        } = self;
-        map.retain(|e| {
+        for i in 0..self.entries.len() {
+            let e = &mut self.entries[i];
+            if !e.live {
+                continue;
+            }
             let idle = now_ns.saturating_sub(e.last_ns);
             let touched = e.touched > window.version;
             let was_finished = e.finish != FinishType::NotFinished;
@@ -410,23 +529,23 @@ impl FlowTable {
                 e.finish = FinishType::Timeout;
             }
             if touched || (expire && !was_finished) {
-                if outbox.len() < cap {
-                    outbox.push(e.emit(&window, touched));
-                    stats.updates_emitted += 1;
+                if self.outbox.len() < cap {
+                    let rec = e.emit(&mut self.cold[i], &window, touched);
+                    self.outbox.push(rec);
+                    self.stats.updates_emitted += 1;
                 } else {
-                    stats.updates_dropped += 1;
+                    self.stats.updates_dropped += 1;
                 }
             }
-            let remove = expire || (was_finished && idle >= hold_ns);
-            if remove {
+            if expire || (was_finished && idle >= hold_ns) {
                 if was_finished {
-                    stats.flows_finished += 1;
+                    self.stats.flows_finished += 1;
                 } else {
-                    stats.flows_expired += 1;
+                    self.stats.flows_expired += 1;
                 }
+                self.remove(i);
             }
-            !remove
-        });
+        }
         self.version += 1;
         self.last_update_ms = now_ms;
     }
@@ -444,75 +563,9 @@ fn duration_ns(d: Duration) -> i64 {
 }
 
 impl Entry {
-    fn new(
-        seg: &Segment<'_>,
-        key: FlowKey,
-        hash: u64,
-        swapped: bool,
-        ts: Timestamp,
-        ids: &CaptureIds,
-    ) -> Entry {
-        let stable = key.ids();
-        let start_ms = ts.as_millis();
-        let uuid = stable.uuid(start_ms, &ids.node_tid);
-        let flow = Flow {
-            uuid: format!("{uuid:x}"),
-            layers_path: seg.path.to_string(),
-            application: seg
-                .path
-                .last()
-                .map(|k| k.name().to_owned())
-                .unwrap_or_default(),
-            link: seg.link.map(|l| FlowLayer {
-                protocol: FlowProtocol::Ethernet,
-                a: mac_string(l.src),
-                b: mac_string(l.dst),
-                id: l.vlan_id as i64,
-            }),
-            network: seg.network.map(|n| FlowLayer {
-                protocol: match n {
-                    Network::V4 { .. } => FlowProtocol::Ipv4,
-                    Network::V6 { .. } => FlowProtocol::Ipv6,
-                },
-                a: n.src().to_string(),
-                b: n.dst().to_string(),
-                id: i64::from(seg.tunnel_id()),
-            }),
-            transport: seg.transport.map(|t| TransportLayer {
-                protocol: match t.kind {
-                    TransportKind::Tcp => FlowProtocol::Tcp,
-                    TransportKind::Udp => FlowProtocol::Udp,
-                    TransportKind::Sctp => FlowProtocol::Sctp,
-                },
-                a: i64::from(t.src_port),
-                b: i64::from(t.dst_port),
-                id: 0,
-            }),
-            icmp: seg.icmp.map(|i| IcmpLayer {
-                icmp_type: IcmpType::from_raw(i.version, i.icmp_type),
-                code: u32::from(i.code),
-                id: u32::from(i.id),
-            }),
-            start: start_ms,
-            last: start_ms,
-            metric: FlowMetric {
-                start: start_ms,
-                last: start_ms,
-                ..FlowMetric::default()
-            },
-            tracking_id: format!("{:x}", stable.tracking),
-            l3_tracking_id: format!("{:x}", stable.l3_tracking),
-            parent_uuid: match key.parent() {
-                0 => String::new(),
-                p => format!("{p:x}"),
-            },
-            node_tid: ids.node_tid.clone(),
-            capture_id: ids.capture_id.clone(),
-            ..Flow::default()
-        };
+    fn new(key: FlowKey, uuid: u64, swapped: bool, ts: Timestamp) -> Entry {
         Entry {
             key,
-            hash,
             uuid,
             ab_packets: 0,
             ab_bytes: 0,
@@ -522,15 +575,11 @@ impl Entry {
             rtt_start_ns: NO_RTT_START,
             rtt_ns: 0,
             touched: 0,
+            sampling_rate: 0,
+            finish: FinishType::NotFinished,
             a_swapped: swapped,
             rtt_start_ab: false,
-            finish: FinishType::NotFinished,
-            sampling_rate: 0,
-            cold: Box::new(Cold {
-                flow,
-                sent: [0; 4],
-                emitted: false,
-            }),
+            live: true,
         }
     }
 
@@ -613,34 +662,36 @@ impl Entry {
         ]
     }
 
-    /// Copies the hot state into a record.
-    fn fill(&self, f: &mut Flow) {
+    /// `rec` with the current counters.
+    fn current(&self, rec: &FlowUpdate) -> FlowUpdate {
         let [abp, abb, bap, bab] = self
             .counters()
             .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
         let last_ms = Timestamp::from_nanos(self.last_ns).as_millis();
-        f.metric.ab_packets = abp;
-        f.metric.ab_bytes = abb;
-        f.metric.ba_packets = bap;
-        f.metric.ba_bytes = bab;
-        f.metric.last = last_ms;
-        f.metric.rtt = self.rtt_ns;
-        f.last = last_ms;
-        f.finish_type = self.finish;
-        f.sampling_rate = self.sampling_rate;
+        let mut r = *rec;
+        r.metric.ab_packets = abp;
+        r.metric.ab_bytes = abb;
+        r.metric.ba_packets = bap;
+        r.metric.ba_bytes = bab;
+        r.metric.last = last_ms;
+        r.metric.rtt = self.rtt_ns;
+        r.last = last_ms;
+        r.finish_type = self.finish;
+        r.sampling_rate = self.sampling_rate;
+        r
     }
 
     /// The record of this update: `LastUpdateMetric` covers the counters since the previous
     /// emission (zero when untouched), over `[previous update, now]`.
-    fn emit(&mut self, w: &Window, touched: bool) -> Flow {
+    fn emit(&self, cold: &mut Cold, w: &Window, touched: bool) -> FlowUpdate {
         let counters = self.counters();
-        let cold = &mut *self.cold;
         let from_ms = if cold.emitted {
             w.from_ms
         } else {
-            cold.flow.start
+            cold.rec.start
         };
-        let delta = |i: usize| i64::try_from(counters[i] - cold.sent[i]).unwrap_or(i64::MAX);
+        let sent = cold.sent;
+        let delta = |i: usize| i64::try_from(counters[i] - sent[i]).unwrap_or(i64::MAX);
         let mut lum = FlowMetric {
             start: from_ms,
             last: w.to_ms,
@@ -655,24 +706,9 @@ impl Entry {
         }
         cold.sent = counters;
         cold.emitted = true;
-        cold.flow.last_update_metric = Some(lum);
-        let mut f = cold.flow.clone();
-        self.fill(&mut f);
-        f
+        cold.rec.last_update_metric = Some(lum);
+        self.current(&cold.rec)
     }
-}
-
-/// `aa:bb:cc:dd:ee:ff`, as Go's `net.HardwareAddr.String()`.
-fn mac_string(mac: &[u8; 6]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(17);
-    for (i, b) in mac.iter().enumerate() {
-        if i > 0 {
-            s.push(':');
-        }
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 #[cfg(test)]

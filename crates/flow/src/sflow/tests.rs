@@ -316,7 +316,7 @@ fn ingest_feeds_the_table_and_hands_over_counters() {
     assert_eq!(counters[0].1, 3);
     assert_eq!(counters[0].2.unwrap().if_index, 3);
 
-    let flow = table.snapshot().next().unwrap();
+    let flow = table.snapshot_flows().next().unwrap();
     assert_eq!(flow.layers_path, "Ethernet/IPv4/ICMPv4");
     assert_eq!(flow.sampling_rate, 1000);
     assert_eq!((flow.metric.ab_packets, flow.metric.ab_bytes), (1, 98));

@@ -1,7 +1,7 @@
 use super::*;
-use crate::FrameBuilder;
 use crate::decode::{DecodeReason, DecodeReasonKind};
 use crate::layers::LayerKind;
+use crate::{FrameBuilder, IcmpType};
 
 const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
 const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
@@ -42,7 +42,7 @@ fn feed(t: &mut FlowTable, frame: &[u8], ms: i64) {
 
 fn drain(t: &mut FlowTable) -> Vec<Flow> {
     let mut out = Vec::new();
-    t.drain_emitted(&mut out);
+    t.drain_flows(&mut out);
     out
 }
 
@@ -52,7 +52,7 @@ fn a_is_the_sender_of_the_first_packet() {
     feed(&mut t, &tcp(false, tcp_flags::ACK, 10), 0);
     feed(&mut t, &tcp(true, tcp_flags::ACK, 0), 1);
     feed(&mut t, &tcp(false, tcp_flags::ACK, 10), 2);
-    let flows: Vec<_> = t.snapshot().collect();
+    let flows: Vec<_> = t.snapshot_flows().collect();
     assert_eq!(flows.len(), 1);
     let f = &flows[0];
     assert_eq!(f.network.as_ref().unwrap().a, "10.0.0.2");
@@ -71,7 +71,7 @@ fn l3_mode_counts_ip_length() {
     };
     let mut t = table(cfg);
     feed(&mut t, &tcp(true, tcp_flags::ACK, 10), 0);
-    let f = t.snapshot().next().unwrap();
+    let f = t.snapshot_flows().next().unwrap();
     assert_eq!(f.metric.ab_bytes, 20 + 20 + 10);
     assert_eq!(f.tracking_id, f.l3_tracking_id);
 }
@@ -82,13 +82,13 @@ fn tcp_handshake_gives_rtt_and_fin_finishes() {
     feed(&mut t, &tcp(true, tcp_flags::SYN, 0), 0);
     feed(&mut t, &tcp(false, tcp_flags::SYN | tcp_flags::ACK, 0), 3);
     feed(&mut t, &tcp(true, tcp_flags::ACK, 0), 4);
-    let f = t.snapshot().next().unwrap();
+    let f = t.snapshot_flows().next().unwrap();
     assert_eq!(f.metric.rtt, 3_000_000);
     assert_eq!(f.finish_type, FinishType::NotFinished);
     feed(&mut t, &tcp(true, tcp_flags::FIN | tcp_flags::ACK, 0), 10);
     feed(&mut t, &tcp(false, tcp_flags::FIN | tcp_flags::ACK, 0), 11);
     feed(&mut t, &tcp(true, tcp_flags::ACK, 0), 12);
-    let f = t.snapshot().next().unwrap();
+    let f = t.snapshot_flows().next().unwrap();
     assert_eq!(f.finish_type, FinishType::TcpFin);
     // The next update sends it with TCP_FIN; the hold time then removes it silently.
     t.tick(at_ms(2_100));
@@ -107,7 +107,7 @@ fn rst_overrides_fin_and_ends_rtt() {
     let mut t = table(TableConfig::default());
     feed(&mut t, &tcp(true, tcp_flags::SYN, 0), 0);
     feed(&mut t, &tcp(false, tcp_flags::RST | tcp_flags::ACK, 0), 1);
-    let f = t.snapshot().next().unwrap();
+    let f = t.snapshot_flows().next().unwrap();
     assert_eq!(f.finish_type, FinishType::TcpRst);
     assert_eq!(f.metric.rtt, 1_000_000);
 }
@@ -118,13 +118,13 @@ fn retransmitted_syn_does_not_restart_rtt_and_same_side_ack_does_not_end_it() {
     feed(&mut t, &tcp(true, tcp_flags::SYN, 0), 0);
     feed(&mut t, &tcp(true, tcp_flags::SYN, 0), 1000);
     feed(&mut t, &tcp(true, tcp_flags::SYN | tcp_flags::ACK, 0), 1001);
-    assert_eq!(t.snapshot().next().unwrap().metric.rtt, 0);
+    assert_eq!(t.snapshot_flows().next().unwrap().metric.rtt, 0);
     feed(
         &mut t,
         &tcp(false, tcp_flags::SYN | tcp_flags::ACK, 0),
         1002,
     );
-    assert_eq!(t.snapshot().next().unwrap().metric.rtt, 1_002_000_000);
+    assert_eq!(t.snapshot_flows().next().unwrap().metric.rtt, 1_002_000_000);
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn icmp_echo_rtt_is_the_last_exchange() {
     feed(&mut t, &ping(false, 1), 2);
     feed(&mut t, &ping(true, 2), 1_000);
     feed(&mut t, &ping(false, 2), 1_005);
-    let f = t.snapshot().next().unwrap();
+    let f = t.snapshot_flows().next().unwrap();
     assert_eq!(f.metric.rtt, 5_000_000);
     let icmp = f.icmp.unwrap();
     assert_eq!((icmp.icmp_type, icmp.id), (IcmpType::Echo, 9));
@@ -264,7 +264,7 @@ fn vxlan_inner_flow_names_its_parent() {
         .icmpv4_echo_request(1, 1)
         .build();
     feed(&mut t, &frame, 0);
-    let mut flows: Vec<_> = t.snapshot().collect();
+    let mut flows: Vec<_> = t.snapshot_flows().collect();
     flows.sort_by_key(|f| f.parent_uuid.len());
     assert_eq!(flows.len(), 2);
     let (outer, inner) = (&flows[0], &flows[1]);
@@ -297,7 +297,10 @@ fn vxlan_reply_with_another_source_port_is_the_same_outer_flow() {
     };
     feed(&mut t, &frame(true, 50000), 0);
     feed(&mut t, &frame(false, 61000), 1);
-    let outer: Vec<_> = t.snapshot().filter(|f| f.parent_uuid.is_empty()).collect();
+    let outer: Vec<_> = t
+        .snapshot_flows()
+        .filter(|f| f.parent_uuid.is_empty())
+        .collect();
     assert_eq!(outer.len(), 1);
     assert_eq!(
         (outer[0].metric.ab_packets, outer[0].metric.ba_packets),
@@ -350,8 +353,8 @@ fn uuids_and_ids_are_hex_and_stable() {
     let f = tcp(false, tcp_flags::SYN | tcp_flags::ACK, 0);
     t2.process_frame(&f, f.len() as u32, LinkType::Ethernet, at_ms(5))
         .unwrap();
-    let a = t1.snapshot().next().unwrap();
-    let b = t2.snapshot().next().unwrap();
+    let a = t1.snapshot_flows().next().unwrap();
+    let b = t2.snapshot_flows().next().unwrap();
     assert_eq!(
         a.tracking_id, b.tracking_id,
         "same conversation, another host"
@@ -401,7 +404,7 @@ fn sampling_rate_is_kept() {
     let f = tcp(true, tcp_flags::ACK, 0);
     t.process_sampled_frame(&f, 1500, LinkType::Ethernet, at_ms(0), 1000)
         .unwrap();
-    let flow = t.snapshot().next().unwrap();
+    let flow = t.snapshot_flows().next().unwrap();
     assert_eq!(flow.sampling_rate, 1000);
     assert_eq!((flow.metric.ab_packets, flow.metric.ab_bytes), (1, 1500));
 }

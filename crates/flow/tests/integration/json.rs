@@ -128,7 +128,7 @@ fn flows_of(frames: &[(i64, Vec<u8>)]) -> Vec<Flow> {
     }
     t.tick(Timestamp::from_millis(T0_MS + 2_000));
     let mut out = Vec::new();
-    t.drain_emitted(&mut out);
+    t.drain_flows(&mut out);
     out
 }
 
@@ -253,7 +253,7 @@ fn flows_read_back() {
         t.process_frame(rec.data, rec.orig_len, LinkType::Ethernet, rec.ts)
             .unwrap();
     }
-    for f in t.snapshot() {
+    for f in t.snapshot_flows() {
         let text = serde_json::to_string(&f).unwrap();
         let _: SkydiveFlow = serde_json::from_str(&text).unwrap();
         let back: Flow = serde_json::from_str(&text).unwrap();

@@ -40,7 +40,7 @@ fn run_with(name: &str, cfg: TableConfig) -> Run {
     }
     table.flush(last);
     let mut records = Vec::new();
-    table.drain_emitted(&mut records);
+    table.drain_flows(&mut records);
     let mut last_by_uuid = BTreeMap::new();
     for r in &records {
         last_by_uuid.insert((r.layers_path.clone(), r.uuid.clone()), r.clone());
@@ -227,7 +227,7 @@ fn vxlan_outer_and_inner_flows() {
             Timestamp::from_millis(ms(5)),
         )
         .unwrap();
-    let seen = table.snapshot().next().unwrap();
+    let seen = table.snapshot_flows().next().unwrap();
     assert_eq!(seen.tracking_id, inner.tracking_id);
     assert_eq!(seen.l3_tracking_id, inner.l3_tracking_id);
 }

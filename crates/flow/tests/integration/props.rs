@@ -166,7 +166,7 @@ proptest! {
         t.process_frame(&ab, ab.len() as u32, LinkType::Ethernet, Timestamp::from_millis(1)).unwrap();
         t.process_frame(&ba, ba.len() as u32, LinkType::Ethernet, Timestamp::from_millis(2)).unwrap();
         prop_assert_eq!(t.len(), la.len());
-        for f in t.snapshot() {
+        for f in t.snapshot_flows() {
             let same_side = f.metric.ab_packets == 2;
             let one_each = (f.metric.ab_packets, f.metric.ba_packets) == (1, 1);
             // Both ends identical: every packet looks A→B.
