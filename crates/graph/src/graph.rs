@@ -4,7 +4,6 @@
 //! Every mutation bumps the element's revision and `UpdatedAt`, publishes one [`GraphEvent`]
 //! and hands the same event to the [`ChangeLog`] (history), in that order, before returning.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -15,6 +14,7 @@ use crate::element::SharedStr;
 use crate::events::{EventBus, GraphEvent};
 use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};
 use crate::{Edge, Id, Metadata, MetadataOp, Node, TimeMs};
+use crate::{FastMap, FastSet};
 
 /// Receives every change, synchronously, in order: the hook through which history is recorded.
 /// Implementations must be quick (buffer and write elsewhere): they run under the graph's lock.
@@ -83,11 +83,11 @@ struct NodeSlot {
 pub struct Graph {
     host: SharedStr,
     origin: SharedStr,
-    nodes: HashMap<Id, NodeSlot>,
-    edges: HashMap<Id, Arc<Edge>>,
+    nodes: FastMap<Id, NodeSlot>,
+    edges: FastMap<Id, Arc<Edge>>,
     index: MetadataIndex,
     /// Host and origin strings are repeated on every element: keep one copy of each.
-    interned: HashSet<SharedStr>,
+    interned: FastSet<SharedStr>,
     bus: EventBus,
     changelog: Option<Arc<dyn ChangeLog>>,
 }
@@ -116,10 +116,10 @@ impl Graph {
         let mut g = Graph {
             host: Arc::from(""),
             origin: Arc::from(""),
-            nodes: HashMap::new(),
-            edges: HashMap::new(),
+            nodes: FastMap::default(),
+            edges: FastMap::default(),
             index: MetadataIndex::new(&opts.indexed_keys),
-            interned: HashSet::new(),
+            interned: FastSet::default(),
             bus: EventBus::new(opts.event_capacity),
             changelog: None,
         };

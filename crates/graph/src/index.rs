@@ -5,11 +5,9 @@
 //! representation (`3`, `3.0`), strings and booleans as themselves; objects and null are not
 //! indexed (queries on them fall back to a scan).
 
-use std::collections::{HashMap, HashSet};
-
 use serde_json::Value;
 
-use crate::{Id, Metadata};
+use crate::{FastMap, FastSet, Id, Metadata};
 
 /// The keys indexed unless the graph is configured otherwise.
 pub const DEFAULT_INDEXED_KEYS: &[&str] = &["Type", "Name", "MAC", "TID", "PeerIntfMAC", "IfIndex"];
@@ -53,7 +51,7 @@ impl IndexValue {
 #[derive(Debug)]
 enum Holders {
     One(Id),
-    Many(HashSet<Id>),
+    Many(FastSet<Id>),
 }
 
 impl Holders {
@@ -61,7 +59,7 @@ impl Holders {
         match self {
             Holders::One(existing) if existing == id => {}
             Holders::One(existing) => {
-                let set = HashSet::from([existing.clone(), id.clone()]);
+                let set: FastSet<Id> = [existing.clone(), id.clone()].into_iter().collect();
                 *self = Holders::Many(set);
             }
             Holders::Many(set) => {
@@ -104,14 +102,14 @@ impl Holders {
 #[derive(Debug)]
 pub struct MetadataIndex {
     keys: Vec<Box<str>>,
-    maps: Vec<HashMap<IndexValue, Holders>>,
+    maps: Vec<FastMap<IndexValue, Holders>>,
 }
 
 impl MetadataIndex {
     pub fn new<S: AsRef<str>>(keys: &[S]) -> Self {
         MetadataIndex {
             keys: keys.iter().map(|k| k.as_ref().into()).collect(),
-            maps: keys.iter().map(|_| HashMap::new()).collect(),
+            maps: keys.iter().map(|_| FastMap::default()).collect(),
         }
     }
 
