@@ -30,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fuzzing;
 pub mod hardware;
 pub mod host;
 pub mod namespace;
