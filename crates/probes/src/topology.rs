@@ -248,3 +248,41 @@ impl AgentTopology {
         delete_subtree(&mut graph.write(), &root);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The YAML example of docs/probes.md parses, names only known keys and shows the defaults.
+    #[test]
+    fn docs_example_matches_the_config() {
+        let doc = include_str!("../../../docs/probes.md");
+        let yaml = doc
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let v: yaml_serde::Value = yaml_serde::from_str(yaml).unwrap();
+        let topo = &v["agent"]["topology"];
+        let keys = |v: &yaml_serde::Value| -> Vec<String> {
+            v.as_mapping()
+                .unwrap()
+                .keys()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(keys(topo), ["probes", "netlink", "netns"]);
+        assert_eq!(
+            keys(&topo["netlink"]),
+            ["metrics_update", "socket_buffer_bytes"]
+        );
+        assert_eq!(keys(&topo["netns"]), ["run_path"]);
+        let cfg: TopologyConfig = yaml_serde::from_value(topo.clone()).unwrap();
+        assert_eq!(
+            cfg,
+            TopologyConfig::default(),
+            "the example shows the defaults"
+        );
+        assert!(v["agent"]["metadata"].as_mapping().is_some());
+    }
+}
