@@ -250,6 +250,28 @@ fn set_nested(slot: &mut Value, dotted: &str, value: Value) -> bool {
     false
 }
 
+impl Metadata {
+    /// Metadata from top-level `(key, value)` entries, keys taken literally (not as dotted
+    /// paths); of duplicate keys the last wins, as when parsing a JSON object. For decoders
+    /// that read entries one at a time: no intermediate JSON map and no copy of each key.
+    pub fn from_entries<K: AsRef<str>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
+        let mut v: Vec<(Arc<str>, Value)> = entries
+            .into_iter()
+            .map(|(k, val)| (intern(k.as_ref()), val))
+            .collect();
+        // Stable sort, then keep the last of duplicate keys.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|later, kept| {
+            let dup = later.0 == kept.0;
+            if dup {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            dup
+        });
+        Metadata(v)
+    }
+}
+
 impl From<Map<String, Value>> for Metadata {
     fn from(m: Map<String, Value>) -> Self {
         // A serde_json map is already sorted by key (no `preserve_order`), but sort anyway so
@@ -386,6 +408,16 @@ mod tests {
         let m: Metadata = serde_json::from_str(r#"{"b": 1, "a": {"x": 2}, "b": 3}"#).unwrap();
         assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"a":{"x":2},"b":3}"#);
         assert!(serde_json::from_str::<Metadata>("[1]").is_err());
+    }
+
+    #[test]
+    fn from_entries_keeps_keys_literal_and_the_last_duplicate() {
+        let m = Metadata::from_entries([("b", json!(1)), ("a.x", json!(2)), ("b", json!(3))]);
+        assert_eq!(serde_json::to_value(&m).unwrap(), json!({"a.x": 2, "b": 3}));
+        assert_eq!(
+            m,
+            serde_json::from_str(r#"{"b": 1, "a.x": 2, "b": 3}"#).unwrap()
+        );
     }
 
     #[test]
