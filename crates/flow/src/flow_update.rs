@@ -7,9 +7,8 @@
 use std::net::IpAddr;
 
 use crate::flow::{FinishType, Flow, FlowLayer, FlowProtocol, IcmpLayer, IcmpType, TransportLayer};
-use crate::key::FlowKey;
-use crate::layers::{LayerPath, Segment, TransportKind};
-use crate::metric::{FlowMetric, Timestamp};
+use crate::layers::{LayerPath, TransportKind};
+use crate::metric::FlowMetric;
 use crate::table::CaptureIds;
 
 /// `Link`: MACs of A and B, stacked VLAN ids (outermost in the low 12 bits).
@@ -67,54 +66,6 @@ pub struct FlowUpdate {
 }
 
 impl FlowUpdate {
-    /// The state of a new flow, oriented by its first packet (A = that packet's sender).
-    pub(crate) fn first_packet(
-        seg: &Segment<'_>,
-        key: &FlowKey,
-        ts: Timestamp,
-        node_tid: &str,
-    ) -> FlowUpdate {
-        let ids = key.ids();
-        let start = ts.as_millis();
-        FlowUpdate {
-            uuid: ids.uuid(start, node_tid),
-            parent_uuid: key.parent(),
-            tracking_id: ids.tracking,
-            l3_tracking_id: ids.l3_tracking,
-            layers: seg.path,
-            link: seg.link.map(|l| LinkInfo {
-                a: *l.src,
-                b: *l.dst,
-                vlan_id: l.vlan_id,
-            }),
-            network: seg.network.map(|n| NetworkInfo {
-                a: n.src(),
-                b: n.dst(),
-                id: seg.tunnel_id(),
-            }),
-            transport: seg.transport.map(|t| TransportInfo {
-                kind: t.kind,
-                a: t.src_port,
-                b: t.dst_port,
-            }),
-            icmp: seg.icmp.map(|i| IcmpInfo {
-                icmp_type: IcmpType::from_raw(i.version, i.icmp_type),
-                code: i.code,
-                id: i.id,
-            }),
-            metric: FlowMetric {
-                start,
-                last: start,
-                ..FlowMetric::default()
-            },
-            last_update_metric: None,
-            start,
-            last: start,
-            finish_type: FinishType::NotFinished,
-            sampling_rate: 0,
-        }
-    }
-
     /// The API's [`Flow`]: formats addresses and ids (this is where the strings are made).
     pub fn to_flow(&self, ids: &CaptureIds) -> Flow {
         Flow {

@@ -21,7 +21,10 @@
 
 use xxhash_rust::xxh64::Xxh64;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use crate::flow::IcmpType;
+use crate::flow_update::NetworkInfo;
 use crate::layers::{Fragment, Network, Segment};
 
 /// Which layers identify a flow (`flow.default_layer_key_mode`, a capture's `LayerKeyMode`).
@@ -120,7 +123,9 @@ impl FlowKey {
             src.2 = *link.src;
             dst.2 = *link.dst;
         }
-        let swapped = src > dst;
+        // Integers compare in one instruction each, where arrays compare bytewise.
+        let rank = |e: &Endpoint| (u128::from_be_bytes(e.0), e.1, mac_rank(&e.2));
+        let swapped = rank(&src) > rank(&dst);
         let (lo, hi) = if swapped { (dst, src) } else { (src, dst) };
         let key = FlowKey {
             lo_addr: lo.0,
@@ -198,6 +203,23 @@ impl FlowKey {
         self.parent
     }
 
+    /// The network layer, oriented: A is the high endpoint when `a_is_hi` (the first
+    /// packet's `swapped` flag).
+    pub(crate) fn network(&self, a_is_hi: bool) -> Option<NetworkInfo> {
+        let addr = |b: &[u8; 16]| match self.net {
+            NET_V4 => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+            NET_V6 => Some(IpAddr::V6(Ipv6Addr::from(*b))),
+            _ => None,
+        };
+        let (lo, hi) = (addr(&self.lo_addr)?, addr(&self.hi_addr)?);
+        let (a, b) = if a_is_hi { (hi, lo) } else { (lo, hi) };
+        Some(NetworkInfo {
+            a,
+            b,
+            id: self.net_id,
+        })
+    }
+
     /// `(TrackingID, L3TrackingID, table key)` hashes: stable, seed 0.
     ///
     /// L3TrackingID covers the IP addresses, IP protocol, ports, tunnel id and ICMP kind;
@@ -251,6 +273,11 @@ impl StableIds {
         h.update(node_tid.as_bytes());
         h.digest()
     }
+}
+
+#[inline]
+fn mac_rank(mac: &[u8; 6]) -> u64 {
+    u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
 }
 
 #[inline]

@@ -1,38 +1,42 @@
 //! [`FlowTable`]: packets in, flow records out, on the caller's clock.
 //!
 //! # Per packet
-//! [`FlowTable::process_frame`] decodes the frame into a stack [`Layers`], builds one
-//! [`FlowKey`] per segment (outer flow, then each inner flow keyed with its parent's UUID),
-//! hashes it once and probes a `hashbrown::HashTable` with that hash. A hit updates the
-//! entry's inline counters (AB/BA packets and bytes: L2 length in L2 key mode, L3 length in
-//! L3 mode), last-seen time, TCP finish state and RTT. A miss computes the flow's ids and
-//! stores its identity as a fixed-size [`FlowUpdate`] inside the entry. Nothing on this path
-//! allocates except the table's own growth (amortised, bounded by `max_entries`).
+//! [`FlowTable::process_frame`] decodes the frame segment by segment ([`decode_with`]: one
+//! [`Segment`] on the stack at a time), builds one [`FlowKey`] per segment (outer flow, then
+//! each inner flow keyed with its parent's UUID) and hashes it once. An index of 8-byte
+//! slots (entry number + 32-bit hash, in a `hashbrown::HashTable`) leads to the entry; the
+//! hash doubles as a fingerprint checked before the entry is read, and the index grows
+//! without rehashing a key. A hit updates the entry's inline counters (AB/BA packets and
+//! bytes: L2 length in L2 key mode, L3 length in L3 mode), last-seen time, TCP finish state
+//! and RTT. A miss computes the flow's stable ids and stores its identity as plain data
+//! beside the entry. Nothing on this path allocates: entries live in two dense slabs
+//! (what a packet touches, 168 bytes; what only updates read, ~170 bytes) reserved for up
+//! to `max_entries` flows (virtual memory: pages are touched as flows arrive).
 //!
 //! # Timers
 //! Time only moves when the caller says so: each packet's timestamp, or [`FlowTable::tick`]
-//! when the capture is idle. When it passes the next update time (every `update`, default 2
-//! s), one scan over the table:
-//! - emits every flow touched since the previous update, with `LastUpdateMetric` = the
-//!   counters since then (so a flow reaches the analyzer at most `update` after its first
-//!   packet);
-//! - expires flows idle for `expire` (default 600 s): emitted one last time with
-//!   `FinishType = TIMEOUT`, then removed;
-//! - removes flows finished by FIN or RST once idle for `hold` (15 s, Skydive's hold time);
-//!   their last update already carried `TCP_FIN`/`TCP_RST`.
+//! when the capture is idle. When it passes the next update time (every `update`, default
+//! 2 s), a scan:
+//! - emits every flow touched since the previous update (the packet path lists them, so
+//!   this costs nothing for idle flows), with `LastUpdateMetric` = the counters since then:
+//!   a flow reaches the analyzer at most `update` after its first packet;
+//! - every 10 s (or `expire`/`hold` if shorter), sweeps all flows: those idle for `expire`
+//!   (default 600 s) are emitted one last time with `FinishType = TIMEOUT` and removed;
+//!   those finished by FIN or RST and idle for `hold` (15 s, Skydive's hold time) are
+//!   removed, their last update having carried `TCP_FIN`/`TCP_RST`.
 //!
 //! Emitted records are [`FlowUpdate`]s (plain data, no heap) waiting in an outbox until
 //! [`FlowTable::drain_emitted`]; the owned JSON-shaped [`Flow`] is made from them by
 //! whoever sends them ([`FlowUpdate::to_flow`], or [`FlowTable::drain_flows`]). The outbox
 //! holds at most one record per flow per scan and is capped at twice `max_entries` (records
-//! beyond are counted in [`TableStats::updates_dropped`]).
+//! beyond are counted in [`TableStats::updates_dropped`]). [`FlowTable::flush`] ends a
+//! capture: every flow leaves with a last record.
 //!
-//! # Bounds and memory
+//! # Bounds
 //! At most `max_entries` flows (Skydive's `flow.max_entries`, 500 000). A new flow that does
 //! not fit is not created and counted in [`TableStats::flows_dropped`] (Skydive's
 //! `FlowDropped`), with its packet. Skydive instead evicts the least recently used flow
 //! without sending it; refusing the newcomer keeps every flow already reported consistent.
-//! An entry is about 450 bytes, in the table itself (no per-flow heap allocation).
 
 use std::time::Duration;
 
@@ -40,10 +44,10 @@ use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as MapEntry;
 
 use crate::decode::{DecodeError, DecodeErrorCounts, decode_with};
-use crate::flow::{FinishType, Flow};
-use crate::flow_update::FlowUpdate;
-use crate::key::{FlowKey, LayerKeyMode};
-use crate::layers::{Layers, LinkType, Segment, TransportKind, tcp_flags};
+use crate::flow::{FinishType, Flow, IcmpType};
+use crate::flow_update::{FlowUpdate, IcmpInfo, LinkInfo, TransportInfo};
+use crate::key::{FlowKey, LayerKeyMode, StableIds};
+use crate::layers::{LayerPath, Layers, LinkType, Segment, TransportKind, tcp_flags};
 use crate::metric::{FlowMetric, Timestamp};
 
 /// What a table runs with; see [`FlowConfig`] for the config keys that fill it.
@@ -175,8 +179,12 @@ pub struct TableStats {
 
 const NO_RTT_START: i64 = i64::MIN;
 
-/// Flows a table makes room for up front (it grows beyond, up to `max_entries`).
+/// Slots the index starts with (it grows, up to `max_entries`).
 const INITIAL_CAPACITY: usize = 4096;
+
+/// Flows the entry slabs reserve up front, at most: virtual memory only (pages are touched
+/// as flows arrive), and it spares the copies of a growing `Vec` on the packet path.
+const RESERVE_LIMIT: usize = 1 << 20;
 
 /// A slot of the index: where the entry is, and its 32-bit hash (a fingerprint checked
 /// before the entry is read, and what the index is rehashed with: entries never move).
@@ -193,7 +201,9 @@ fn spread(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
 }
 
-/// What a packet reads and writes: the key and the counters, 168 bytes.
+/// What a packet reads and writes: the key and the counters, 168 bytes. `repr(C)` keeps
+/// the key first and the counters right after it, the lines a packet touches.
+#[repr(C)]
 struct Entry {
     key: FlowKey,
     uuid: u64,
@@ -216,14 +226,53 @@ struct Entry {
     live: bool,
 }
 
-/// What only updates and queries read, at the same index as its [`Entry`].
+/// What only updates and queries read, at the same index as its [`Entry`]: the parts of
+/// the flow's identity its key does not hold (the network layer is rebuilt from the key),
+/// and the last emission.
 struct Cold {
-    /// Identity, start time and the last emitted `LastUpdateMetric`.
-    rec: FlowUpdate,
+    layers: LayerPath,
+    link: Option<LinkInfo>,
+    /// The first packet's ports (a UDP tunnel's key keeps only the destination port).
+    transport: Option<TransportInfo>,
+    icmp: Option<IcmpInfo>,
+    tracking_id: u64,
+    l3_tracking_id: u64,
+    start_ms: i64,
+    /// The last emitted `LastUpdateMetric` (meaningful once `emitted`).
+    last_update: FlowMetric,
     /// Counters at the previous emission: `LastUpdateMetric` is the difference.
     sent: [u64; 4],
-    /// Whether an update was emitted already.
     emitted: bool,
+}
+
+impl Cold {
+    /// The identity of a new flow, oriented by its first packet (A = its sender).
+    fn first_packet(seg: &Segment<'_>, ids: &StableIds, start_ms: i64) -> Cold {
+        Cold {
+            layers: seg.path,
+            link: seg.link.map(|l| LinkInfo {
+                a: *l.src,
+                b: *l.dst,
+                vlan_id: l.vlan_id,
+            }),
+            transport: seg.transport.map(|t| TransportInfo {
+                kind: t.kind,
+                a: t.src_port,
+                b: t.dst_port,
+            }),
+            icmp: seg.icmp.map(|i| IcmpInfo {
+                icmp_type: IcmpType::from_raw(i.version, i.icmp_type),
+                code: i.code,
+                id: i.id,
+            }),
+            tracking_id: ids.tracking,
+            l3_tracking_id: ids.l3_tracking,
+            start_ms,
+            last_update: FlowMetric::default(),
+            sent: [0; 4],
+            emitted: false,
+        }
+    }
 }
 
 /// A flow table for one capture. Not thread-safe by design: one capture thread owns it.
@@ -238,10 +287,14 @@ pub struct FlowTable {
     entries: Vec<Entry>,
     cold: Vec<Cold>,
     free: Vec<u32>,
+    /// Entries touched since the last scan (each once): what the next update emits.
+    touched: Vec<u32>,
     /// Incremented by each update scan.
     version: u64,
     /// Next update time (ns); `i64::MIN` until the first packet or tick starts the clock.
     next_update_ns: i64,
+    /// Next sweep for idle and finished flows (ns).
+    next_sweep_ns: i64,
     last_update_ms: i64,
     outbox: Vec<FlowUpdate>,
     stats: TableStats,
@@ -258,16 +311,19 @@ impl FlowTable {
     /// reproducible (tests); keep `new` for live traffic.
     pub fn with_hash_seed(cfg: TableConfig, ids: CaptureIds, seed: u64) -> Self {
         let initial = cfg.max_entries.min(INITIAL_CAPACITY);
+        let reserve = cfg.max_entries.min(RESERVE_LIMIT);
         FlowTable {
             cfg,
             ids,
             seed,
             map: HashTable::with_capacity(initial),
-            entries: Vec::with_capacity(initial),
-            cold: Vec::with_capacity(initial),
+            entries: Vec::with_capacity(reserve),
+            cold: Vec::with_capacity(reserve),
             free: Vec::new(),
+            touched: Vec::with_capacity(initial),
             version: 0,
             next_update_ns: i64::MIN,
+            next_sweep_ns: i64::MIN,
             last_update_ms: 0,
             outbox: Vec::new(),
             stats: TableStats::default(),
@@ -365,6 +421,7 @@ impl FlowTable {
     fn clock(&mut self, now: Timestamp) {
         if self.next_update_ns == i64::MIN {
             self.last_update_ms = now.as_millis();
+            self.next_sweep_ns = now.saturating_add(self.sweep_interval()).as_nanos();
         } else {
             self.scan(now, false);
         }
@@ -408,7 +465,7 @@ impl FlowTable {
             .iter()
             .zip(self.cold.iter())
             .filter(|(e, _)| e.live)
-            .map(|(e, c)| e.current(&c.rec))
+            .map(|(e, c)| e.record(c))
     }
 
     /// [`FlowTable::snapshot`] as API [`Flow`]s (allocates their strings).
@@ -428,19 +485,33 @@ impl FlowTable {
     ) -> Option<u64> {
         let (key, swapped) = FlowKey::new(seg, parent, self.cfg.layer_key_mode);
         let hash = key.table_hash(self.seed);
+        self.account_keyed(seg, &key, swapped, hash, ts, sampling_rate)
+    }
+
+    /// [`FlowTable::account`] with the key already built and hashed.
+    #[inline]
+    fn account_keyed(
+        &mut self,
+        seg: &Segment<'_>,
+        key: &FlowKey,
+        swapped: bool,
+        hash: u32,
+        ts: Timestamp,
+        sampling_rate: u32,
+    ) -> Option<u64> {
         let len = match self.cfg.layer_key_mode {
             LayerKeyMode::L3 if seg.ip_length > 0 => seg.ip_length,
             _ => seg.length,
         };
-        let index = match self.find_or_insert(&key, hash, seg, swapped, ts) {
-            Some(i) => i,
-            None => {
-                self.stats.flows_dropped += 1;
-                return None;
-            }
+        let Some(index) = self.find_or_insert(key, hash, seg, swapped, ts) else {
+            self.stats.flows_dropped += 1;
+            return None;
         };
         let version = self.version + 1;
         let entry = &mut self.entries[index];
+        if entry.touched <= self.version {
+            self.touched.push(index as u32);
+        }
         entry.update(seg, swapped, len, ts, version, sampling_rate);
         Some(entry.uuid)
     }
@@ -470,13 +541,11 @@ impl FlowTable {
             return None;
         }
         self.stats.flows_created += 1;
-        let rec = FlowUpdate::first_packet(seg, key, ts, &self.ids.node_tid);
-        let entry = Entry::new(*key, rec.uuid, swapped, ts);
-        let cold = Cold {
-            rec,
-            sent: [0; 4],
-            emitted: false,
-        };
+        let ids = key.ids();
+        let start_ms = ts.as_millis();
+        let uuid = ids.uuid(start_ms, &self.ids.node_tid);
+        let entry = Entry::new(*key, uuid, swapped, ts);
+        let cold = Cold::first_packet(seg, &ids, start_ms);
         let index = match self.free.pop() {
             Some(i) => {
                 self.entries[i as usize] = entry;
@@ -505,50 +574,137 @@ impl FlowTable {
     }
 
     /// The update scan (see the module docs); with `all`, the end-of-capture flush.
+    ///
+    /// Updates visit only the flows touched since the previous scan (a list kept by the
+    /// packet path); expiry and hold need every flow, so that sweep runs every
+    /// `sweep_interval` only: flows leave at most that long after their deadline.
     fn scan(&mut self, now: Timestamp, all: bool) {
         let now_ns = now.as_nanos();
-        let now_ms = now.as_millis();
-        let expire_ns = duration_ns(self.cfg.expire);
-        let hold_ns = duration_ns(self.cfg.hold);
-        let window = Window {
-            version: self.version,
-            from_ms: self.last_update_ms,
-            to_ms: now_ms,
+        let pass = Pass {
+            window: Window {
+                version: self.version,
+                from_ms: self.last_update_ms,
+                to_ms: now.as_millis(),
+            },
+            now_ns,
+            expire_ns: duration_ns(self.cfg.expire),
+            hold_ns: duration_ns(self.cfg.hold),
+            all,
+            cap: self.cfg.max_entries.saturating_mul(2).max(1024),
         };
-        let cap = self.cfg.max_entries.saturating_mul(2).max(1024);
+        let mut touched = std::mem::take(&mut self.touched);
+        // In memory order: the entries are then read as a stream, not at random.
+        touched.sort_unstable();
+        self.outbox.reserve(
+            touched
+                .len()
+                .min(pass.cap.saturating_sub(self.outbox.len())),
+        );
+        for &i in &touched {
+            self.visit(i as usize, true, &pass);
+        }
+        self.touched = touched;
+        self.touched.clear();
+        if all {
+            self.flush_all(&pass);
+        } else if now_ns >= self.next_sweep_ns {
+            for i in 0..self.entries.len() {
+                let e = &self.entries[i];
+                if e.live && e.touched <= pass.window.version {
+                    self.visit(i, false, &pass);
+                }
+            }
+            self.next_sweep_ns = now.saturating_add(self.sweep_interval()).as_nanos();
+        }
+        self.version += 1;
+        self.last_update_ms = pass.window.to_ms;
+    }
+
+    /// The end of a capture: every flow not emitted by this scan's updates leaves with a
+    /// last record, then the table is emptied at once (no per-flow index removal).
+    fn flush_all(&mut self, pass: &Pass) {
         for i in 0..self.entries.len() {
             let e = &mut self.entries[i];
             if !e.live {
                 continue;
             }
-            let idle = now_ns.saturating_sub(e.last_ns);
-            let touched = e.touched > window.version;
+            e.live = false;
             let was_finished = e.finish != FinishType::NotFinished;
-            let expire = all || (!was_finished && idle >= expire_ns);
-            if expire && !was_finished {
-                e.finish = FinishType::Timeout;
+            if was_finished {
+                self.stats.flows_finished += 1;
+            } else {
+                self.stats.flows_expired += 1;
             }
-            if touched || (expire && !was_finished) {
-                if self.outbox.len() < cap {
-                    let rec = e.emit(&mut self.cold[i], &window, touched);
+            if e.touched > pass.window.version {
+                continue; // emitted by the updates of this scan, with its final state
+            }
+            if !was_finished {
+                e.finish = FinishType::Timeout;
+                if self.outbox.len() < pass.cap {
+                    let rec = e.emit(&mut self.cold[i], &pass.window, false);
                     self.outbox.push(rec);
                     self.stats.updates_emitted += 1;
                 } else {
                     self.stats.updates_dropped += 1;
                 }
             }
-            if expire || (was_finished && idle >= hold_ns) {
-                if was_finished {
-                    self.stats.flows_finished += 1;
-                } else {
-                    self.stats.flows_expired += 1;
-                }
-                self.remove(i);
+        }
+        self.map.clear();
+        self.entries.clear();
+        self.cold.clear();
+        self.free.clear();
+    }
+
+    /// How often idle and finished flows are looked for: 10 s, or the expire or hold time
+    /// when shorter.
+    fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(10)
+            .min(self.cfg.expire)
+            .min(self.cfg.hold)
+    }
+
+    /// One flow in a scan: emit it if touched (or expiring), remove it if expired, or
+    /// finished and held long enough.
+    fn visit(&mut self, i: usize, touched: bool, pass: &Pass) {
+        let e = &mut self.entries[i];
+        let idle = pass.now_ns.saturating_sub(e.last_ns);
+        let was_finished = e.finish != FinishType::NotFinished;
+        let expire = pass.all || (!was_finished && idle >= pass.expire_ns);
+        if expire && !was_finished {
+            e.finish = FinishType::Timeout;
+        }
+        if touched || (expire && !was_finished) {
+            if self.outbox.len() < pass.cap {
+                let rec = e.emit(&mut self.cold[i], &pass.window, touched);
+                self.outbox.push(rec);
+                self.stats.updates_emitted += 1;
+            } else {
+                self.stats.updates_dropped += 1;
             }
         }
-        self.version += 1;
-        self.last_update_ms = now_ms;
+        if pass.all {
+            return; // flush_all empties the table at once
+        }
+        if expire || (was_finished && idle >= pass.hold_ns) {
+            if was_finished {
+                self.stats.flows_finished += 1;
+            } else {
+                self.stats.flows_expired += 1;
+            }
+            self.remove(i);
+        }
     }
+}
+
+/// Parameters of one scan.
+struct Pass {
+    window: Window,
+    now_ns: i64,
+    expire_ns: i64,
+    hold_ns: i64,
+    all: bool,
+    /// Outbox capacity.
+    cap: usize,
 }
 
 /// The update being emitted.
@@ -662,23 +818,37 @@ impl Entry {
         ]
     }
 
-    /// `rec` with the current counters.
-    fn current(&self, rec: &FlowUpdate) -> FlowUpdate {
+    /// The flow as it stands: identity from the key and `cold`, counters from here.
+    fn record(&self, cold: &Cold) -> FlowUpdate {
         let [abp, abb, bap, bab] = self
             .counters()
             .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
-        let last_ms = Timestamp::from_nanos(self.last_ns).as_millis();
-        let mut r = *rec;
-        r.metric.ab_packets = abp;
-        r.metric.ab_bytes = abb;
-        r.metric.ba_packets = bap;
-        r.metric.ba_bytes = bab;
-        r.metric.last = last_ms;
-        r.metric.rtt = self.rtt_ns;
-        r.last = last_ms;
-        r.finish_type = self.finish;
-        r.sampling_rate = self.sampling_rate;
-        r
+        let last = Timestamp::from_nanos(self.last_ns).as_millis();
+        FlowUpdate {
+            uuid: self.uuid,
+            parent_uuid: self.key.parent(),
+            tracking_id: cold.tracking_id,
+            l3_tracking_id: cold.l3_tracking_id,
+            layers: cold.layers,
+            link: cold.link,
+            network: self.key.network(self.a_swapped),
+            transport: cold.transport,
+            icmp: cold.icmp,
+            metric: FlowMetric {
+                ab_packets: abp,
+                ab_bytes: abb,
+                ba_packets: bap,
+                ba_bytes: bab,
+                start: cold.start_ms,
+                last,
+                rtt: self.rtt_ns,
+            },
+            last_update_metric: cold.emitted.then_some(cold.last_update),
+            start: cold.start_ms,
+            last,
+            finish_type: self.finish,
+            sampling_rate: self.sampling_rate,
+        }
     }
 
     /// The record of this update: `LastUpdateMetric` covers the counters since the previous
@@ -688,7 +858,7 @@ impl Entry {
         let from_ms = if cold.emitted {
             w.from_ms
         } else {
-            cold.rec.start
+            cold.start_ms
         };
         let sent = cold.sent;
         let delta = |i: usize| i64::try_from(counters[i] - sent[i]).unwrap_or(i64::MAX);
@@ -706,8 +876,8 @@ impl Entry {
         }
         cold.sent = counters;
         cold.emitted = true;
-        cold.rec.last_update_metric = Some(lum);
-        self.current(&cold.rec)
+        cold.last_update = lum;
+        self.record(cold)
     }
 }
 

@@ -141,7 +141,7 @@ impl SflowError {
         }
     }
 
-    /// Stable reason names, in [`SflowError::index`] order.
+    /// Stable reason names, one per variant, in declaration order (`SflowStats::errors`).
     pub const REASONS: [&'static str; 5] = [
         "truncated",
         "unsupported_version",

@@ -433,3 +433,35 @@ fn flow_config_keys_and_validation() {
     );
     assert!(serde_json::from_str::<FlowConfig>(r#"{"default_layer_key_mode": "L4"}"#).is_err());
 }
+
+#[test]
+fn removed_slots_are_reused() {
+    let cfg = TableConfig {
+        expire: Duration::from_secs(4),
+        max_entries: 3,
+        ..TableConfig::default()
+    };
+    let mut t = table(cfg);
+    let udp = |port: u16| {
+        FrameBuilder::new()
+            .ethernet(MAC_A, MAC_B)
+            .ipv4(IP_A, IP_B)
+            .udp(port, 53)
+            .build()
+    };
+    feed(&mut t, &udp(1), 0);
+    feed(&mut t, &udp(2), 0);
+    feed(&mut t, &udp(3), 3_000);
+    t.tick(at_ms(5_000)); // 1 and 2 expire
+    assert_eq!(t.len(), 1);
+    feed(&mut t, &udp(4), 5_100);
+    feed(&mut t, &udp(5), 5_200);
+    feed(&mut t, &udp(3), 5_300);
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.stats().flows_dropped, 0);
+    let ports: std::collections::BTreeMap<_, _> = t
+        .snapshot()
+        .map(|u| (u.transport.unwrap().a, u.metric.ab_packets))
+        .collect();
+    assert_eq!(ports, [(3, 2), (4, 1), (5, 1)].into_iter().collect());
+}
