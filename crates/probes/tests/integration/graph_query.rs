@@ -34,9 +34,11 @@ pub async fn start_agent(cfg: TopologyConfig) -> (SharedGraph, AgentTopology) {
 
 /// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] saying what was awaited.
 pub async fn wait_for<T>(graph: &SharedGraph, what: &str, f: impl Fn(&Graph) -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let start = tokio::time::Instant::now();
+    let deadline = start + DEADLINE;
     loop {
         if let Some(v) = f(&graph.read()) {
+            eprintln!("waited {:?} for {what}", start.elapsed());
             return v;
         }
         if tokio::time::Instant::now() > deadline {

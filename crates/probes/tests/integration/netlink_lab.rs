@@ -76,6 +76,12 @@ async fn bridge_lab_topology() {
         assert_eq!(m.get_str("MAC"), Some(mac.as_str()));
         assert_eq!(m.get_i64("IfIndex"), Some(idx));
         assert_eq!(m.get_i64("MTU"), Some(1500));
+        assert_eq!(
+            m.get_i64("Speed"),
+            Some(10000),
+            "veth speed, read by ethtool inside the namespace"
+        );
+        assert!(m.get("BusInfo").is_none(), "no bus for a veth");
         assert!(strings(&n, "LinkFlags").contains(&"UP".to_owned()));
         assert!(
             m.get("LinkNetNsID").is_some(),
