@@ -56,10 +56,9 @@ pub struct FlowUpdate {
     pub network: Option<NetworkInfo>,
     pub transport: Option<TransportInfo>,
     pub icmp: Option<IcmpInfo>,
+    /// Whole-life counters; `metric.start`/`metric.last` are the flow's `Start`/`Last`.
     pub metric: FlowMetric,
     pub last_update_metric: Option<FlowMetric>,
-    pub start: i64,
-    pub last: i64,
     pub finish_type: FinishType,
     /// 0 when not sampled.
     pub sampling_rate: u32,
@@ -108,8 +107,8 @@ impl FlowUpdate {
             }),
             last_update_metric: self.last_update_metric,
             metric: self.metric,
-            start: self.start,
-            last: self.last,
+            start: self.metric.start,
+            last: self.metric.last,
             tracking_id: format!("{:x}", self.tracking_id),
             l3_tracking_id: format!("{:x}", self.l3_tracking_id),
             parent_uuid: match self.parent_uuid {

@@ -844,8 +844,6 @@ impl Entry {
                 rtt: self.rtt_ns,
             },
             last_update_metric: cold.emitted.then_some(cold.last_update),
-            start: cold.start_ms,
-            last,
             finish_type: self.finish,
             sampling_rate: self.sampling_rate,
         }
