@@ -16,10 +16,11 @@
 //!   through `write_u8`/`write_u16` calls, and SipHash (std's default) costs several times
 //!   more for the same 80 bytes; the seed is random per table so crafted traffic cannot aim
 //!   for collisions.
-//! - [`FlowKey::ids`] is computed once per new flow: xxHash64 (seed 0) over the key's bytes in
-//!   a fixed order, so the ids are a pure function of packet headers, equal on every host.
+//! - [`FlowKey::ids`] is computed once per new flow: XXH3-64 (seed 0) over the key's bytes
+//!   in a fixed order, so the ids are a pure function of packet headers, equal on every
+//!   host.
 
-use xxhash_rust::xxh64::Xxh64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -227,31 +228,34 @@ impl FlowKey {
     /// without IP both are the MAC hash. Neither includes VLAN ids or the parent, so the same
     /// conversation has the same ids inside and outside a tunnel, tagged or not.
     pub fn ids(&self) -> StableIds {
+        // The key's bytes in a fixed order: the L3 part, then the MACs, then VLANs and
+        // parent. Each id hashes a prefix of it (XXH3-64, seed 0: fast on short inputs).
         let w = self.words();
-        let mut h = Xxh64::new(0);
-        if self.net != NET_NONE {
-            for word in [w[0], w[1], w[2], w[3], w[8], w[9]] {
-                h.update(&word.to_le_bytes());
-            }
-            h.update(&self.lo_port.to_le_bytes());
-            h.update(&self.hi_port.to_le_bytes());
+        let mut buf = [0u8; 80];
+        for (i, word) in [w[0], w[1], w[2], w[3], w[8], w[9]].iter().enumerate() {
+            buf[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
-        let l3 = h.digest();
+        buf[48..50].copy_from_slice(&self.lo_port.to_le_bytes());
+        buf[50..52].copy_from_slice(&self.hi_port.to_le_bytes());
+        buf[52..58].copy_from_slice(&self.lo_mac);
+        buf[58..64].copy_from_slice(&self.hi_mac);
+        buf[64..72].copy_from_slice(&self.link_id.to_le_bytes());
+        buf[72..80].copy_from_slice(&self.parent.to_le_bytes());
         let has_macs = self.lo_mac != [0; 6] || self.hi_mac != [0; 6];
         let l2 = if has_macs || self.net == NET_NONE {
-            h.update(&self.lo_mac);
-            h.update(&self.hi_mac);
-            h.digest()
+            xxh3_64(&buf[..64])
         } else {
-            l3
+            xxh3_64(&buf[..52])
         };
-        let l3 = if self.net == NET_NONE { l2 } else { l3 };
-        h.update(&self.link_id.to_le_bytes());
-        h.update(&self.parent.to_le_bytes());
+        let l3 = if self.net == NET_NONE {
+            l2
+        } else {
+            xxh3_64(&buf[..52])
+        };
         StableIds {
             tracking: l2,
             l3_tracking: l3,
-            key: h.digest(),
+            key: xxh3_64(&buf),
         }
     }
 }
@@ -266,12 +270,11 @@ pub struct StableIds {
 }
 
 impl StableIds {
-    /// Skydive's UUID: the key hash, then the start time (epoch ms) and the capture node.
+    /// Skydive's UUID: a hash of the key hash, the start time (epoch ms) and the capture
+    /// node.
     pub fn uuid(&self, start_ms: i64, node_tid: &str) -> u64 {
-        let mut h = Xxh64::new(self.key);
-        h.update(&start_ms.to_be_bytes());
-        h.update(node_tid.as_bytes());
-        h.digest()
+        let node = xxh3_64(node_tid.as_bytes());
+        xxh3_64_with_seed(&start_ms.to_be_bytes(), self.key ^ node)
     }
 }
 
