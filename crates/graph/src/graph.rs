@@ -260,6 +260,12 @@ impl Graph {
         Ok(node)
     }
 
+    /// Room for this many more nodes and edges (views built in bulk).
+    pub(crate) fn reserve(&mut self, nodes: usize, edges: usize) {
+        self.nodes.reserve(nodes);
+        self.edges.reserve(edges);
+    }
+
     pub(crate) fn insert_node_raw(&mut self, node: Arc<Node>) {
         self.index.insert(&node.id, &node.metadata);
         // A new node has no edges yet: an edge is only accepted once both its ends exist.

@@ -1,7 +1,8 @@
 //! The graph as it was: a [`HistoryView`] holds every element revision alive in a time slice.
 //!
 //! This module knows nothing about where history is stored (`skydive-store` records changes
-//! through [`crate::ChangeLog`] and builds views with [`HistoryViewBuilder`]).
+//! through [`crate::ChangeLog`] and builds views with [`HistoryViewBuilder`] or
+//! [`HistoryView::from_revisions`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +28,37 @@ impl HistoryView {
     /// The latest revisions, as a plain graph (for whole-graph dumps).
     pub fn latest(&self) -> &Graph {
         &self.latest
+    }
+}
+
+impl HistoryView {
+    /// A view from revisions the caller has already sorted out: `latest` holds one revision
+    /// per element (what `node()` and `edge()` answer), `older` every other revision alive in
+    /// the slice. For a store that knows which revision came last: the revision number alone
+    /// does not tell when an element was deleted and created again within the slice.
+    pub fn from_revisions(
+        slice: TimeSlice,
+        indexed_keys: Vec<String>,
+        latest: (Vec<Arc<Node>>, Vec<Arc<Edge>>),
+        older: (Vec<Arc<Node>>, Vec<Arc<Edge>>),
+    ) -> HistoryView {
+        let mut opts = GraphOptions::new("", "");
+        opts.indexed_keys = indexed_keys;
+        opts.event_capacity = 1;
+        let mut graph = Graph::new(opts);
+        graph.reserve(latest.0.len(), latest.1.len());
+        for n in latest.0 {
+            graph.insert_node_raw(n);
+        }
+        for e in latest.1 {
+            graph.insert_edge_raw(e);
+        }
+        HistoryView {
+            slice,
+            latest: graph,
+            older_nodes: older.0,
+            older_edges: older.1,
+        }
     }
 }
 

@@ -221,6 +221,53 @@ async fn subscribers_get_events_and_lag_is_counted() {
 }
 
 #[test]
+fn history_view_from_sorted_revisions_keeps_the_given_latest() {
+    let slice = TimeSlice {
+        start: TimeMs(0),
+        last: TimeMs(100),
+    };
+    // n was deleted at revision 3, then created again (revision 1): the new life is latest.
+    let mut old = Node::new(
+        id("n"),
+        md(&[("Name", json!("old"))]),
+        Arc::from("h"),
+        Arc::from("o"),
+    );
+    old.revision = 3;
+    old.deleted_at = Some(TimeMs(50));
+    let new = Node::new(
+        id("n"),
+        md(&[("Name", json!("new"))]),
+        Arc::from("h"),
+        Arc::from("o"),
+    );
+    let m = Node::new(id("m"), Metadata::new(), Arc::from("h"), Arc::from("o"));
+    let e = Edge::new(
+        id("e"),
+        id("n"),
+        id("m"),
+        Metadata::new(),
+        Arc::from("h"),
+        Arc::from("o"),
+    );
+    let v = HistoryView::from_revisions(
+        slice,
+        vec!["Name".into()],
+        (vec![Arc::new(new), Arc::new(m)], vec![Arc::new(e)]),
+        (vec![Arc::new(old)], vec![]),
+    );
+    assert_eq!(
+        GraphView::node(&v, "n").unwrap().metadata.get_str("Name"),
+        Some("new")
+    );
+    assert_eq!(GraphView::node_count(&v), 3);
+    assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
+    let old_name = IndexValue::Str("old".into());
+    assert_eq!(GraphView::lookup(&v, "Name", &old_name).unwrap().count(), 1);
+    assert_eq!(v.slice(), slice);
+}
+
+#[test]
 fn history_view_keeps_every_revision_of_the_slice() {
     let mut b = HistoryViewBuilder::new(
         TimeSlice {
