@@ -7,6 +7,7 @@
 //! chunks are removed at the next open.
 
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::{Readable, Slice};
 
@@ -79,31 +80,37 @@ pub(crate) fn newest_upto(
     }
 }
 
-/// Reads a checkpoint back, decoding its chunks in parallel.
-pub(crate) fn load(
+/// Adds the checkpoint's elements to `state`, decoding its chunks in parallel, except the
+/// elements `state` already holds or `gone` names: newer changes of them were applied first.
+pub(crate) fn load_into(
     db: &Db,
     snap: &impl Readable,
     meta: &CheckpointMeta,
-) -> Result<AliveSet, StoreError> {
+    state: &mut AliveSet,
+    gone: &(dyn Fn(bool, &str) -> bool + Sync),
+) -> Result<(), StoreError> {
     let chunks: Vec<(Slice, Slice)> = snap
         .prefix(&db.checkpoint, meta.at.encode())
         .map(|g| g.into_inner())
         .collect::<Result<_, _>>()?;
     check_chunks(meta, &chunks)?;
-    let revs = decode_all(&chunks, 1, |k, v, it, out| {
-        codec::decode_chunk(v, it, out).map_err(|e| StoreError::corrupt(KS_CHECKPOINT, k, e))
-    })?;
-    let mut state = AliveSet::with_capacity(meta.nodes as usize, meta.edges as usize);
-    for r in revs {
-        state.insert(r);
-    }
-    if state.nodes.len() as u64 != meta.nodes || state.edges.len() as u64 != meta.edges {
+    let (nodes, edges) = (AtomicU64::new(0), AtomicU64::new(0));
+    let revs = {
+        let known: &AliveSet = state;
+        let skip = |is_node: bool, id: &str| known.contains(is_node, id) || gone(is_node, id);
+        decode_all(&chunks, 1, |k, v, it, out| {
+            let c = codec::decode_chunk(v, it, &skip, out)
+                .map_err(|e| StoreError::corrupt(KS_CHECKPOINT, k, e))?;
+            nodes.fetch_add(c.nodes, Ordering::Relaxed);
+            edges.fetch_add(c.edges, Ordering::Relaxed);
+            Ok(())
+        })?
+    };
+    let (nodes, edges) = (nodes.into_inner(), edges.into_inner());
+    if nodes != meta.nodes || edges != meta.edges {
         let why = format!(
-            "checkpoint holds {} nodes and {} edges, its index says {} and {}",
-            state.nodes.len(),
-            state.edges.len(),
-            meta.nodes,
-            meta.edges
+            "checkpoint holds {nodes} nodes and {edges} edges, its index says {} and {}",
+            meta.nodes, meta.edges
         );
         return Err(StoreError::corrupt(
             KS_CHECKPOINT_INDEX,
@@ -111,7 +118,11 @@ pub(crate) fn load(
             why,
         ));
     }
-    Ok(state)
+    state.reserve(revs.len());
+    for r in revs {
+        state.insert(r);
+    }
+    Ok(())
 }
 
 /// Chunks must be numbered 0..n without gaps, n as the index says.

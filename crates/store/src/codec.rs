@@ -282,32 +282,55 @@ pub(crate) fn decode_record(bytes: &[u8], it: &mut Interner) -> DResult<Record> 
     Ok(rec)
 }
 
-/// The kind and change of a log record, without decoding the element.
-pub(crate) fn peek_record(bytes: &[u8]) -> DResult<(bool, Change)> {
+/// What a log record is about, without decoding the element: node or edge, the change,
+/// and the element's id.
+pub(crate) fn peek_record(bytes: &[u8]) -> DResult<(bool, Change, &str)> {
     let mut r = Reader { buf: bytes };
     r.format()?;
     let (is_node, change) = split_tag(r.u8()?)?;
-    Ok((is_node, change))
+    Ok((is_node, change, r.str()?))
 }
 
-/// Decodes a checkpoint chunk, appending its elements to `out`.
+/// How many nodes and edges a chunk held, skipped ones included.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkCounts {
+    pub nodes: u64,
+    pub edges: u64,
+}
+
+/// Decodes a checkpoint chunk, appending its elements to `out` except those for which
+/// `skip(is_node, id)` holds (already known from a newer change): those are only walked
+/// over, which checks them without allocating.
 pub(crate) fn decode_chunk(
     bytes: &[u8],
     it: &mut Interner,
+    skip: &dyn Fn(bool, &str) -> bool,
     out: &mut Vec<Revision>,
-) -> DResult<()> {
+) -> DResult<ChunkCounts> {
     let mut r = Reader { buf: bytes };
     r.format()?;
     let n = r.count(1)?;
     out.reserve(n);
+    let mut counts = ChunkCounts::default();
     for _ in 0..n {
-        let rec = r.revision(it)?;
-        if rec.change != Change::Added {
+        let (is_node, change) = split_tag(r.u8()?)?;
+        if change != Change::Added {
             return Err(DecodeError("checkpoint element is not an alive revision"));
         }
-        out.push(rec.rev);
+        *(if is_node {
+            &mut counts.nodes
+        } else {
+            &mut counts.edges
+        }) += 1;
+        let id = r.str()?;
+        if skip(is_node, id) {
+            r.skip_element(is_node)?;
+        } else {
+            out.push(r.element(is_node, id, it)?);
+        }
     }
-    r.end()
+    r.end()?;
+    Ok(counts)
 }
 
 fn split_tag(tag: u8) -> DResult<(bool, Change)> {
@@ -405,16 +428,78 @@ impl<'a> Reader<'a> {
 
     fn revision(&mut self, it: &mut Interner) -> DResult<Record> {
         let (is_node, change) = split_tag(self.u8()?)?;
-        let rev = if is_node {
-            Revision::Node(Arc::new(self.node(it)?))
-        } else {
-            Revision::Edge(Arc::new(self.edge(it)?))
-        };
-        Ok(Record { change, rev })
+        let id = self.str()?;
+        Ok(Record {
+            change,
+            rev: self.element(is_node, id, it)?,
+        })
     }
 
-    fn node(&mut self, it: &mut Interner) -> DResult<Node> {
-        let id = Arc::from(self.str()?);
+    /// The rest of an element whose tag and id were read.
+    fn element(&mut self, is_node: bool, id: &str, it: &mut Interner) -> DResult<Revision> {
+        Ok(if is_node {
+            Revision::Node(Arc::new(self.node(id, it)?))
+        } else {
+            Revision::Edge(Arc::new(self.edge(id, it)?))
+        })
+    }
+
+    /// Walks over the rest of an element, checking its structure, allocating nothing.
+    fn skip_element(&mut self, is_node: bool) -> DResult<()> {
+        // [parent child] host origin
+        for _ in 0..(if is_node { 2 } else { 4 }) {
+            self.str()?;
+        }
+        self.varint()?; // created
+        self.varint()?; // updated
+        match self.u8()? {
+            0 => {}
+            1 => {
+                self.varint()?;
+            }
+            _ => return Err(DecodeError("bad DeletedAt marker")),
+        }
+        self.varint()?; // revision
+        for _ in 0..self.count(2)? {
+            self.str()?;
+            self.skip_value(1)?;
+        }
+        Ok(())
+    }
+
+    fn skip_value(&mut self, depth: usize) -> DResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError("metadata nested too deeply"));
+        }
+        match self.u8()? {
+            0..=2 => {}
+            3 | 4 => {
+                self.varint()?;
+            }
+            5 => {
+                self.take(8)?;
+            }
+            6 => {
+                self.str()?;
+            }
+            7 => {
+                for _ in 0..self.count(1)? {
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            8 => {
+                for _ in 0..self.count(2)? {
+                    self.str()?;
+                    self.skip_value(depth + 1)?;
+                }
+            }
+            _ => return Err(DecodeError("unknown value tag")),
+        }
+        Ok(())
+    }
+
+    fn node(&mut self, id: &str, it: &mut Interner) -> DResult<Node> {
+        let id = Arc::from(id);
         let c = self.common(it)?;
         let metadata = self.metadata()?;
         Ok(Node {
@@ -429,8 +514,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn edge(&mut self, it: &mut Interner) -> DResult<Edge> {
-        let id = Arc::from(self.str()?);
+    fn edge(&mut self, id: &str, it: &mut Interner) -> DResult<Edge> {
+        let id = Arc::from(id);
         let parent = Arc::from(self.str()?);
         let child = Arc::from(self.str()?);
         let c = self.common(it)?;
@@ -471,7 +556,13 @@ impl<'a> Reader<'a> {
     }
 
     fn metadata(&mut self) -> DResult<Metadata> {
-        self.object(0).map(Metadata::from)
+        let n = self.count(2)?;
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = self.str()?;
+            entries.push((k, self.value(1)?));
+        }
+        Ok(Metadata::from_entries(entries))
     }
 
     fn object(&mut self, depth: usize) -> DResult<Map<String, Value>> {
@@ -605,13 +696,59 @@ mod tests {
         let revs = vec![Revision::Node(a.clone()), Revision::Node(Arc::new(b))];
         let bytes = encode_chunk(&revs);
         let mut out = Vec::new();
-        decode_chunk(&bytes, &mut Interner::default(), &mut out).unwrap();
+        let counts =
+            decode_chunk(&bytes, &mut Interner::default(), &|_, _| false, &mut out).unwrap();
+        assert_eq!(counts, ChunkCounts { nodes: 2, edges: 0 });
         assert_eq!(out.len(), 2);
         let (Revision::Node(x), Revision::Node(y)) = (&out[0], &out[1]) else {
             panic!()
         };
         assert_eq!(x, &a);
         assert!(Arc::ptr_eq(&x.host, &y.host));
+    }
+
+    #[test]
+    fn skipped_chunk_elements_are_walked_over() {
+        let md = json!({"L": [1, -2, 2.5, "x", null, true, {"o": {"p": []}}], "S": "s"});
+        let mut revs = Vec::new();
+        for i in 0..4 {
+            let mut n = node(md.clone());
+            n.id = Arc::from(format!("n{i}"));
+            revs.push(Revision::Node(Arc::new(n)));
+        }
+        let e = Edge {
+            id: Arc::from("e"),
+            metadata: Metadata::new(),
+            parent: Arc::from("n0"),
+            child: Arc::from("n1"),
+            host: Arc::from("h"),
+            origin: Arc::from("o"),
+            created_at: TimeMs(1),
+            updated_at: TimeMs(2),
+            deleted_at: Some(TimeMs(3)),
+            revision: 1,
+        };
+        revs.push(Revision::Edge(Arc::new(e)));
+        let bytes = encode_chunk(&revs);
+        let mut out = Vec::new();
+        let skip = |is_node: bool, id: &str| !is_node || id == "n1" || id == "n2";
+        let counts = decode_chunk(&bytes, &mut Interner::default(), &skip, &mut out).unwrap();
+        assert_eq!(counts, ChunkCounts { nodes: 4, edges: 1 });
+        let ids: Vec<&str> = out
+            .iter()
+            .map(|r| match r {
+                Revision::Node(n) => &*n.id,
+                Revision::Edge(e) => &*e.id,
+            })
+            .collect();
+        assert_eq!(ids, ["n0", "n3"]);
+        let rec = Record {
+            change: Change::Deleted,
+            rev: revs[4].clone(),
+        };
+        let mut buf = Vec::new();
+        rec.encode(&mut buf);
+        assert_eq!(peek_record(&buf).unwrap(), (false, Change::Deleted, "e"));
     }
 
     #[test]
@@ -659,14 +796,15 @@ mod tests {
         let huge = [
             FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
         ];
-        assert!(decode_chunk(&huge, it, &mut Vec::new()).is_err());
+        assert!(decode_chunk(&huge, it, &|_, _| false, &mut Vec::new()).is_err());
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode_record(&bytes, &mut Interner::default());
-            let _ = decode_chunk(&bytes, &mut Interner::default(), &mut Vec::new());
+            let _ = decode_chunk(&bytes, &mut Interner::default(), &|_, _| false, &mut Vec::new());
+            let _ = decode_chunk(&bytes, &mut Interner::default(), &|_, _| true, &mut Vec::new());
         }
 
         #[test]

@@ -7,9 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::{Sender, bounded};
 use fjall::{PersistMode, Readable};
 use parking_lot::Mutex;
-use skydive_graph::{
-    ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, HistoryViewBuilder, Node, TimeMs, TimeSlice,
-};
+use skydive_graph::{ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, Node, TimeMs, TimeSlice};
 
 use crate::db::Db;
 use crate::keys::LogKey;
@@ -118,16 +116,20 @@ impl HistoryStore {
 
     /// The graph during `slice`: every revision alive at some point of `[start, last]`
     /// (Skydive's `At(t, d)`); with `start == last`, the graph as it was at that time.
+    /// `node(id)` answers the element's last revision in the slice (its deleted form if it
+    /// was deleted within the slice and not created again).
     pub fn view(&self, slice: TimeSlice) -> Result<HistoryView, StoreError> {
-        let (nodes, edges) = self.revisions(slice)?;
-        let mut b = HistoryViewBuilder::new(slice, self.indexed_keys.to_vec());
-        for n in nodes {
-            b.node(n);
-        }
-        for e in edges {
-            b.edge(e);
-        }
-        Ok(b.build())
+        let revs = self.read_slice(slice)?;
+        let latest = revs.latest;
+        Ok(HistoryView::from_revisions(
+            slice,
+            self.indexed_keys.to_vec(),
+            (
+                latest.nodes.into_values().collect(),
+                latest.edges.into_values().collect(),
+            ),
+            (revs.older_nodes, revs.older_edges),
+        ))
     }
 
     /// The revisions [`HistoryStore::view`] is built from, in no particular order (for
@@ -137,6 +139,13 @@ impl HistoryStore {
         &self,
         slice: TimeSlice,
     ) -> Result<(Vec<Arc<Node>>, Vec<Arc<Edge>>), StoreError> {
+        let mut revs = self.read_slice(slice)?;
+        revs.older_nodes.extend(revs.latest.nodes.into_values());
+        revs.older_edges.extend(revs.latest.edges.into_values());
+        Ok((revs.older_nodes, revs.older_edges))
+    }
+
+    fn read_slice(&self, slice: TimeSlice) -> Result<replay::SliceRevisions, StoreError> {
         if slice.start > slice.last {
             return Err(StoreError::InvalidSlice {
                 start: slice.start,
@@ -153,8 +162,7 @@ impl HistoryStore {
                 retention_secs: self.inner.cfg.retention_secs,
             });
         }
-        let revs = replay::slice_revisions(db, &snap, slice)?;
-        Ok((revs.nodes, revs.edges))
+        replay::slice_revisions(db, &snap, slice)
     }
 
     /// The elements alive at the end of the history, sorted by id: what the live graph held

@@ -11,11 +11,11 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use fjall::{Readable, Slice};
-use skydive_graph::{Edge, Node, TimeSlice};
+use skydive_graph::{Edge, FastSet, Node, TimeSlice};
 
 use crate::StoreError;
 use crate::checkpoint;
-use crate::codec::{Change, Record, Revision, decode_record};
+use crate::codec::{Change, Record, Revision, decode_record, peek_record};
 use crate::db::{Db, KS_LOG};
 use crate::decode::{BLOCK, decode_all};
 use crate::keys::LogKey;
@@ -62,27 +62,118 @@ fn apply_block(
 }
 
 /// The elements alive once every change up to `upto` is applied.
+///
+/// Changes since the newest checkpoint are read newest first, so that only the latest
+/// revision of each element is decoded in full; the checkpoint's elements changed since are
+/// only walked over. Reading the past thus decodes each alive element once, however many
+/// times it changed.
 pub(crate) fn state_at(
     db: &Db,
     snap: &impl Readable,
     upto: LogKey,
 ) -> Result<AliveSet, StoreError> {
     let base = checkpoint::newest_upto(db, snap, upto)?;
-    let mut state = match &base {
-        Some(meta) => checkpoint::load(db, snap, meta)?,
-        None => AliveSet::default(),
-    };
-    replay(db, snap, base.map(|m| m.at), upto, |_, rec| {
-        state.apply(rec)
-    })?;
+    let mut state = AliveSet::default();
+    let mut gone = Gone::default();
+    newest_first(db, snap, base.map(|m| m.at), upto, &mut state, &mut gone)?;
+    if let Some(meta) = &base {
+        checkpoint::load_into(db, snap, meta, &mut state, &|is_node, id| {
+            gone.contains(is_node, id)
+        })?;
+    }
+    state.share_edge_ends();
     Ok(state)
 }
 
-/// Every revision alive during `slice`.
+/// Ids whose latest change (up to the position asked) is a deletion.
+#[derive(Debug, Default)]
+struct Gone {
+    nodes: FastSet<Box<str>>,
+    edges: FastSet<Box<str>>,
+}
+
+impl Gone {
+    fn contains(&self, is_node: bool, id: &str) -> bool {
+        if is_node {
+            self.nodes.contains(id)
+        } else {
+            self.edges.contains(id)
+        }
+    }
+
+    fn insert(&mut self, is_node: bool, id: &str) {
+        if is_node {
+            &mut self.nodes
+        } else {
+            &mut self.edges
+        }
+        .insert(id.into());
+    }
+}
+
+/// Applies the changes in `(after, upto]` newest first: the first change met for an element
+/// decides it (its revision, or its absence); older ones are skipped undecoded.
+fn newest_first(
+    db: &Db,
+    snap: &impl Readable,
+    after: Option<LogKey>,
+    upto: LogKey,
+    state: &mut AliveSet,
+    gone: &mut Gone,
+) -> Result<(), StoreError> {
+    let lo = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.encode()));
+    let range = (lo, Bound::Included(upto.encode()));
+    let mut block: Vec<(Slice, Slice)> = Vec::with_capacity(BLOCK);
+    for g in snap.range(&db.log, range).rev() {
+        block.push(g.into_inner()?);
+        if block.len() == BLOCK {
+            claim_block(&mut block, state, gone)?;
+        }
+    }
+    claim_block(&mut block, state, gone)
+}
+
+fn claim_block(
+    block: &mut Vec<(Slice, Slice)>,
+    state: &mut AliveSet,
+    gone: &mut Gone,
+) -> Result<(), StoreError> {
+    let mut wanted: Vec<(Slice, Slice)> = Vec::new();
+    let mut claimed: FastSet<(bool, &str)> = FastSet::default();
+    for (k, v) in block.iter() {
+        let (is_node, change, id) =
+            peek_record(v).map_err(|e| StoreError::corrupt(KS_LOG, k, e))?;
+        if state.contains(is_node, id)
+            || gone.contains(is_node, id)
+            || !claimed.insert((is_node, id))
+        {
+            continue;
+        }
+        if change == Change::Deleted {
+            gone.insert(is_node, id);
+        } else {
+            wanted.push((k.clone(), v.clone()));
+        }
+    }
+    drop(claimed);
+    let recs = decode_all(&wanted, RECORDS_PER_THREAD, |k, v, it, out| {
+        out.push(decode_record(v, it).map_err(|e| StoreError::corrupt(KS_LOG, k, e))?);
+        Ok(())
+    })?;
+    for r in recs {
+        state.insert(r.rev);
+    }
+    block.clear();
+    Ok(())
+}
+
+/// Every revision alive during `slice`: the latest of each element (alive at the end, or
+/// deleted within the slice) and the older ones.
 #[derive(Debug, Default)]
 pub(crate) struct SliceRevisions {
-    pub nodes: Vec<Arc<Node>>,
-    pub edges: Vec<Arc<Edge>>,
+    pub latest: AliveSet,
+    pub older_nodes: Vec<Arc<Node>>,
+    pub older_edges: Vec<Arc<Edge>>,
 }
 
 pub(crate) fn slice_revisions(
@@ -91,48 +182,43 @@ pub(crate) fn slice_revisions(
     slice: TimeSlice,
 ) -> Result<SliceRevisions, StoreError> {
     let start = LogKey::end_of(slice.start);
-    let mut current = state_at(db, snap, start)?;
-    let mut older = SliceRevisions::default();
+    let mut revs = SliceRevisions {
+        latest: state_at(db, snap, start)?,
+        ..SliceRevisions::default()
+    };
     if slice.last > slice.start {
         replay(
             db,
             snap,
             Some(start),
             LogKey::end_of(slice.last),
-            |_, rec| supersede(&mut current, &mut older, rec),
+            |_, rec| revs.supersede(rec),
         )?;
+        revs.latest.share_edge_ends();
     }
-    older.nodes.extend(current.nodes.into_values());
-    older.edges.extend(current.edges.into_values());
-    Ok(older)
+    Ok(revs)
 }
 
-/// Applies a change made inside the slice, keeping what it replaces.
-fn supersede(current: &mut AliveSet, older: &mut SliceRevisions, rec: Record) {
-    match (rec.change, rec.rev) {
-        (Change::Deleted, Revision::Node(n)) => {
-            // The deletion carries the last revision with `DeletedAt`: it replaces the same
-            // revision without it.
-            if let Some(prev) = current
-                .nodes
-                .remove(&n.id)
-                .filter(|p| p.revision != n.revision)
-            {
-                older.nodes.push(prev);
+impl SliceRevisions {
+    /// Applies a change made inside the slice, keeping what it replaces.
+    fn supersede(&mut self, rec: Record) {
+        match rec.rev {
+            Revision::Node(n) => {
+                let prev = self.latest.nodes.insert(n.id.clone(), n.clone());
+                self.older_nodes
+                    .extend(prev.filter(|p| !is_deletion_of(rec.change, &**p, &*n)));
             }
-            older.nodes.push(n);
-        }
-        (Change::Deleted, Revision::Edge(e)) => {
-            if let Some(prev) = current
-                .edges
-                .remove(&e.id)
-                .filter(|p| p.revision != e.revision)
-            {
-                older.edges.push(prev);
+            Revision::Edge(e) => {
+                let prev = self.latest.edges.insert(e.id.clone(), e.clone());
+                self.older_edges
+                    .extend(prev.filter(|p| !is_deletion_of(rec.change, &**p, &*e)));
             }
-            older.edges.push(e);
         }
-        (_, Revision::Node(n)) => older.nodes.extend(current.nodes.insert(n.id.clone(), n)),
-        (_, Revision::Edge(e)) => older.edges.extend(current.edges.insert(e.id.clone(), e)),
     }
+}
+
+/// Whether `rec` only marks `prev` deleted: the deletion carries the last revision with its
+/// `DeletedAt`, which then stands for it.
+fn is_deletion_of<T: skydive_graph::Element>(change: Change, prev: &T, rec: &T) -> bool {
+    change == Change::Deleted && prev.revision() == rec.revision() && prev.deleted_at().is_none()
 }

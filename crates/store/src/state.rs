@@ -1,39 +1,31 @@
 //! The elements alive at one position of the log: what a checkpoint holds and what replaying
 //! the log keeps up to date.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use skydive_graph::{Edge, Id, Node};
+use skydive_graph::{Edge, FastMap, Id, Node};
 
-use crate::codec::{Change, Record, Revision};
+use crate::codec::Revision;
 
 /// Alive nodes and edges by id: the latest revision of each.
 #[derive(Debug, Default)]
 pub(crate) struct AliveSet {
-    pub nodes: HashMap<Id, Arc<Node>>,
-    pub edges: HashMap<Id, Arc<Edge>>,
+    pub nodes: FastMap<Id, Arc<Node>>,
+    pub edges: FastMap<Id, Arc<Edge>>,
 }
 
 impl AliveSet {
-    pub fn with_capacity(nodes: usize, edges: usize) -> Self {
-        AliveSet {
-            nodes: HashMap::with_capacity(nodes),
-            edges: HashMap::with_capacity(edges),
-        }
+    /// Makes room for `n` more elements (most of them nodes).
+    pub fn reserve(&mut self, n: usize) {
+        self.nodes.reserve(n / 2);
+        self.edges.reserve(n / 2);
     }
 
-    /// Applies one change. Each record carries the whole revision, so a change whose
-    /// predecessor is missing (lost, or dropped by retention) still leaves the right state.
-    pub fn apply(&mut self, rec: Record) {
-        match (rec.change, rec.rev) {
-            (Change::Deleted, Revision::Node(n)) => {
-                self.nodes.remove(&n.id);
-            }
-            (Change::Deleted, Revision::Edge(e)) => {
-                self.edges.remove(&e.id);
-            }
-            (_, rev) => self.insert(rev),
+    pub fn contains(&self, is_node: bool, id: &str) -> bool {
+        if is_node {
+            self.nodes.contains_key(id)
+        } else {
+            self.edges.contains_key(id)
         }
     }
 
@@ -44,6 +36,22 @@ impl AliveSet {
             }
             Revision::Edge(e) => {
                 self.edges.insert(e.id.clone(), e);
+            }
+        }
+    }
+
+    /// Points each edge's `Parent` and `Child` at its nodes' own id strings instead of copies:
+    /// on a large graph the copies would weigh about as much as the nodes' ids themselves.
+    pub fn share_edge_ends(&mut self) {
+        let AliveSet { nodes, edges } = self;
+        for e in edges.values_mut() {
+            // Only freshly decoded edges: one shared elsewhere keeps its strings.
+            let Some(e) = Arc::get_mut(e) else { continue };
+            if let Some((id, _)) = nodes.get_key_value(&e.parent) {
+                e.parent = id.clone();
+            }
+            if let Some((id, _)) = nodes.get_key_value(&e.child) {
+                e.child = id.clone();
             }
         }
     }

@@ -116,9 +116,9 @@ impl Resume {
             let corrupt = |why: &dyn std::fmt::Display| StoreError::corrupt(KS_LOG, &k, why);
             let key = LogKey::decode(&k).ok_or_else(|| corrupt(&"key is not a log position"))?;
             match peek_record(&v).map_err(|e| corrupt(&e))? {
-                (_, Change::Added) => r.live += 1,
-                (_, Change::Deleted) => r.live = r.live.saturating_sub(1),
-                (_, Change::Updated) => {}
+                (_, Change::Added, _) => r.live += 1,
+                (_, Change::Deleted, _) => r.live = r.live.saturating_sub(1),
+                (_, Change::Updated, _) => {}
             }
             r.since_checkpoint += 1;
             r.last = r.last.max(Some(key));

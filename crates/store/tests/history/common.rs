@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use skydive_graph::{Edge, Graph, GraphOptions, GraphView, Metadata, Node, TimeMs, TimeSlice};
+use skydive_graph::{
+    Edge, Element, Graph, GraphOptions, GraphView, Metadata, Node, TimeMs, TimeSlice,
+};
 use skydive_store::{HistoryConfig, HistoryStore};
 use tempfile::TempDir;
 
@@ -85,18 +87,26 @@ impl Contents {
     }
 
     pub fn sorted(mut nodes: Vec<Node>, mut edges: Vec<Edge>) -> Self {
-        nodes.sort_by(|a, b| {
-            (&a.id, a.revision, a.deleted_at).cmp(&(&b.id, b.revision, b.deleted_at))
-        });
-        edges.sort_by(|a, b| {
-            (&a.id, a.revision, a.deleted_at).cmp(&(&b.id, b.revision, b.deleted_at))
-        });
+        nodes.sort_by_key(order);
+        edges.sort_by_key(order);
         Contents { nodes, edges }
     }
 
     pub fn node_ids(&self) -> Vec<&str> {
         self.nodes.iter().map(|n| &*n.id).collect()
     }
+}
+
+/// A total order of revisions: two lives of one element may share a revision number.
+fn order<E: Element>(e: &E) -> impl Ord + use<E> {
+    (
+        e.id().clone(),
+        e.revision(),
+        e.deleted_at(),
+        e.updated_at(),
+        e.created_at(),
+        serde_json::to_string(e.metadata()).unwrap(),
+    )
 }
 
 pub fn view_at(store: &HistoryStore, t: TimeMs) -> Contents {

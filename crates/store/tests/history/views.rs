@@ -164,6 +164,8 @@ fn deleted_and_recreated_node_is_seen_in_each_life() {
     let mut g = graph(&store);
     g.add_node(node_at("n", at(0), md(&[("Life", json!(1))])))
         .unwrap();
+    g.apply_node_ops("n", 5, at(5), &[MetadataOp::add("X", json!(1))])
+        .unwrap();
     g.delete_node_at("n", at(10)).unwrap();
     g.add_node(node_at("n", at(10), md(&[("Life", json!(2))])))
         .unwrap();
@@ -176,8 +178,19 @@ fn deleted_and_recreated_node_is_seen_in_each_life() {
     let v = view_at(&store, at(10));
     assert_eq!(v.nodes.len(), 1);
     assert_eq!(v.nodes[0].metadata.get("Life"), Some(&json!(2)));
-    let v = view_slice(&store, at(0), at(20));
-    assert_eq!(v.nodes.len(), 2);
+    let view = store
+        .view(TimeSlice {
+            start: at(0),
+            last: at(20),
+        })
+        .unwrap();
+    // The latest revision is the new life's, though the first life had a higher revision.
+    assert_eq!(
+        view.node("n").unwrap().metadata.get("Life"),
+        Some(&json!(2))
+    );
+    let v = Contents::of_view(&view);
+    assert_eq!(v.nodes.len(), 3);
     assert_eq!(
         v.nodes
             .iter()
