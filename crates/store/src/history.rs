@@ -282,3 +282,80 @@ impl Drop for Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::LogKey;
+    use skydive_graph::{Graph, GraphOptions, Metadata};
+
+    fn store_with_one_node() -> (tempfile::TempDir, HistoryStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = HistoryConfig {
+            retention_check_secs: 0,
+            ..HistoryConfig::in_dir(dir.path())
+        };
+        let store = HistoryStore::open(cfg).unwrap();
+        let mut g = Graph::new(GraphOptions::new("h", "o"));
+        g.set_changelog(store.changelog());
+        g.create_node("n".into(), Metadata::new()).unwrap();
+        store.flush().unwrap();
+        (dir, store)
+    }
+
+    fn expect_corrupt(r: Result<impl std::fmt::Debug, StoreError>, keyspace: &str) -> String {
+        match r {
+            Err(e @ StoreError::Corrupt { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(keyspace), "{msg}");
+                msg
+            }
+            other => panic!("expected a corrupt record error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn corrupt_log_record_is_an_error_naming_its_key() {
+        let (_dir, store) = store_with_one_node();
+        let key = LogKey {
+            time: TimeMs::now(),
+            seq: u64::MAX - 1,
+        };
+        store
+            .inner
+            .db
+            .log
+            .insert(key.encode(), [1u8, 0x11, 0xff])
+            .unwrap();
+        let msg = expect_corrupt(store.view(TimeSlice::at(TimeMs(i64::MAX))), "topology_log");
+        assert!(msg.contains(&crate::error::hex(&key.encode())), "{msg}");
+        expect_corrupt(store.last_state(), "topology_log");
+        // Times before the damaged record still read fine.
+        assert!(store.view(TimeSlice::at(TimeMs(key.time.0 - 1))).is_ok());
+    }
+
+    #[test]
+    fn corrupt_checkpoint_is_an_error_not_a_panic() {
+        let (_dir, store) = store_with_one_node();
+        let at = store.checkpoint_now().unwrap().unwrap();
+        let db = &store.inner.db;
+        let (k, _) = db
+            .checkpoint
+            .first_key_value()
+            .unwrap()
+            .into_inner()
+            .unwrap();
+        db.checkpoint.insert(k.clone(), [1u8, 5, 0x11]).unwrap();
+        expect_corrupt(store.view(TimeSlice::at(at)), "topology_checkpoint");
+        db.checkpoint.remove(k).unwrap();
+        expect_corrupt(store.last_state(), "topology_checkpoint");
+        let (k, _) = db
+            .checkpoint_index
+            .first_key_value()
+            .unwrap()
+            .into_inner()
+            .unwrap();
+        db.checkpoint_index.insert(k, [1u8, 2, 3]).unwrap();
+        expect_corrupt(store.last_state(), "topology_checkpoint_index");
+    }
+}
