@@ -162,8 +162,14 @@ pub(crate) fn write(db: &Db, at: LogKey, state: &AliveSet) -> Result<CheckpointM
         nodes: state.nodes.len() as u64,
         edges: state.edges.len() as u64,
         chunks: u32::try_from(revs.len().div_ceil(CHUNK))
-            .map_err(|_| StoreError::Config("graph too large for one checkpoint".into()))?,
+            .map_err(|_| StoreError::Write("graph too large for one checkpoint".into()))?,
     };
+    // Chunks left at this position by an interrupted attempt would read as part of this one.
+    remove_keys(
+        db,
+        &db.checkpoint,
+        at.chunk_key(0).to_vec()..=at.chunk_key(u32::MAX).to_vec(),
+    )?;
     let mut batch = db.db.batch();
     for (i, part) in revs.chunks(CHUNK).enumerate() {
         batch.insert(

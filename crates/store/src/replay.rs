@@ -30,7 +30,7 @@ pub(crate) fn replay(
     snap: &impl Readable,
     after: Option<LogKey>,
     upto: LogKey,
-    mut f: impl FnMut(LogKey, Record),
+    mut f: impl FnMut(Record),
 ) -> Result<(), StoreError> {
     let lo = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.encode()));
     let range = (lo, Bound::Included(upto.encode()));
@@ -46,18 +46,14 @@ pub(crate) fn replay(
 
 fn apply_block(
     block: &mut Vec<(Slice, Slice)>,
-    f: &mut impl FnMut(LogKey, Record),
+    f: &mut impl FnMut(Record),
 ) -> Result<(), StoreError> {
     let recs = decode_all(block, RECORDS_PER_THREAD, |k, v, it, out| {
-        let corrupt = |why: &dyn std::fmt::Display| StoreError::corrupt(KS_LOG, k, why);
-        let key = LogKey::decode(k).ok_or_else(|| corrupt(&"key is not a log position"))?;
-        out.push((key, decode_record(v, it).map_err(|e| corrupt(&e))?));
+        out.push(decode_record(v, it).map_err(|e| StoreError::corrupt(KS_LOG, k, e))?);
         Ok(())
     })?;
     block.clear();
-    for (k, r) in recs {
-        f(k, r);
-    }
+    recs.into_iter().for_each(f);
     Ok(())
 }
 
@@ -187,13 +183,9 @@ pub(crate) fn slice_revisions(
         ..SliceRevisions::default()
     };
     if slice.last > slice.start {
-        replay(
-            db,
-            snap,
-            Some(start),
-            LogKey::end_of(slice.last),
-            |_, rec| revs.supersede(rec),
-        )?;
+        replay(db, snap, Some(start), LogKey::end_of(slice.last), |rec| {
+            revs.supersede(rec)
+        })?;
         revs.latest.share_edge_ends();
     }
     Ok(revs)
