@@ -95,6 +95,48 @@ impl<'a> PcapReader<'a> {
         self.snaplen
     }
 
+    /// A reader over more records of the same file, for files read (or streamed, as by a
+    /// `pcapsocket`) block by block: same byte order, time unit and link type, no global
+    /// header. Pair it with [`PcapReader::next_complete`] and [`PcapReader::remaining`].
+    pub fn resume<'b>(&self, records: &'b [u8]) -> PcapReader<'b> {
+        PcapReader {
+            cur: Cursor::new(records),
+            big_endian: self.big_endian,
+            nanos: self.nanos,
+            linktype: self.linktype,
+            snaplen: self.snaplen,
+            failed: false,
+        }
+    }
+
+    /// The next record if the bytes hold all of it; `None`, consuming nothing, when they
+    /// end inside it (the rest of the block is then [`PcapReader::remaining`]).
+    pub fn next_complete(&mut self) -> Option<Result<PcapRecord<'a>, PcapError>> {
+        if self.failed {
+            return None;
+        }
+        let rest = self.cur.rest();
+        let incl = rest.get(8..12).map(|b| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        })?;
+        if incl <= MAX_RECORD && rest.len() < 16 + incl as usize {
+            return None;
+        }
+        let rec = self.record();
+        self.failed = rec.is_err();
+        Some(rec)
+    }
+
+    /// Bytes not consumed yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.cur.rest()
+    }
+
     fn u32(&mut self) -> Option<u32> {
         let b = self.cur.array::<4>()?;
         Some(if self.big_endian {
@@ -199,6 +241,33 @@ mod tests {
         assert_eq!(recs[0].orig_len, 60);
         assert_eq!(recs[0].ts.as_nanos(), 1_500_000_000_123_456_000);
         assert_eq!(recs[1].orig_len, 1);
+    }
+
+    #[test]
+    fn files_read_block_by_block() {
+        let mut w = PcapWriter::new(LinkType::Ethernet, 128);
+        for i in 0..20u8 {
+            w.record(
+                Timestamp::from_millis(i64::from(i)),
+                &vec![i; usize::from(i) + 1],
+                100,
+            );
+        }
+        let file = w.into_bytes();
+        let first = PcapReader::new(&file).unwrap();
+        let mut seen = Vec::new();
+        let mut carry: Vec<u8> = Vec::new();
+        for block in file[24..].chunks(7) {
+            carry.extend_from_slice(block);
+            let mut r = first.resume(&carry);
+            while let Some(rec) = r.next_complete() {
+                seen.push(rec.unwrap().data.to_vec());
+            }
+            carry = r.remaining().to_vec();
+        }
+        assert!(carry.is_empty());
+        assert_eq!(seen.len(), 20);
+        assert_eq!(seen[19], vec![19; 20]);
     }
 
     #[test]
