@@ -465,3 +465,29 @@ fn removed_slots_are_reused() {
         .collect();
     assert_eq!(ports, [(3, 2), (4, 1), (5, 1)].into_iter().collect());
 }
+
+#[test]
+fn process_layers_matches_process_frame() {
+    let frame = FrameBuilder::new()
+        .ethernet(MAC_A, MAC_B)
+        .ipv4([172, 16, 0, 1], [172, 16, 0, 2])
+        .udp(50000, 4789)
+        .vxlan(3)
+        .ethernet(MAC_B, MAC_A)
+        .ipv4(IP_B, IP_A)
+        .tcp(1, 2, tcp_flags::SYN)
+        .build();
+    let mut by_frame = table(TableConfig::default());
+    feed(&mut by_frame, &frame, 0);
+    let mut by_layers = table(TableConfig::default());
+    let mut layers = Layers::new();
+    crate::decode(&frame, frame.len() as u32, LinkType::Ethernet, &mut layers).unwrap();
+    by_layers.process_layers(&layers, at_ms(0), 0);
+    let sorted = |t: &FlowTable| {
+        let mut v: Vec<_> = t.snapshot().collect();
+        v.sort_by_key(|u| u.uuid);
+        v
+    };
+    assert_eq!(sorted(&by_frame), sorted(&by_layers));
+    assert_eq!(by_frame.stats(), by_layers.stats());
+}
