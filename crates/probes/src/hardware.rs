@@ -44,11 +44,7 @@ impl Probe for HardwareProbe {
         }
         let cell = state.clone();
         Ok(ProbeHandle::new(CancellationToken::new(), move || {
-            ProbeStatus {
-                name: Self::NAME.into(),
-                state: cell.get(),
-                namespaces: vec![],
-            }
+            ProbeStatus::new(Self::NAME, cell.get())
         }))
     }
 }

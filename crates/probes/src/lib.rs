@@ -33,9 +33,11 @@
 pub mod fuzzing;
 pub mod hardware;
 pub mod host;
+pub mod interface_claims;
 pub mod namespace;
 pub mod netlink;
 pub mod netns;
+pub mod ovsdb;
 pub mod probe;
 pub mod relation;
 pub mod tid;
@@ -44,6 +46,7 @@ pub mod topology;
 pub use host::HostIdentity;
 pub use netlink::{NamespaceRegistry, NetlinkConfig, NetlinkProbe};
 pub use netns::{NetnsConfig, NetnsProbe};
+pub use ovsdb::{OvsConfig, OvsdbClient, OvsdbProbe};
 pub use probe::{
     NamespaceStatus, Probe, ProbeContext, ProbeError, ProbeHandle, ProbeSpec, ProbeState,
     ProbeStatus, TOPOLOGY_PROBES, Unavailable,

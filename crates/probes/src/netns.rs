@@ -94,10 +94,8 @@ impl Probe for NetnsProbe {
         let state = StateCell::new(ProbeState::Starting);
         let watcher = Watcher::new(cfg.netns.run_path.clone(), cx.clone(), state.clone());
         let task = tokio::spawn(watcher.run());
-        Ok(ProbeHandle::new(cx.cancel.clone(), move || ProbeStatus {
-            name: Self::NAME.into(),
-            state: state.get(),
-            namespaces: vec![],
+        Ok(ProbeHandle::new(cx.cancel.clone(), move || {
+            ProbeStatus::new(Self::NAME, state.get())
         })
         .with_task(task))
     }

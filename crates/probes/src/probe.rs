@@ -6,6 +6,7 @@
 //! probe. A probe that cannot run or that fails is logged and reported, never fatal: the agent
 //! keeps the rest of its topology.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -118,6 +119,21 @@ pub struct ProbeStatus {
     /// Per-namespace listeners (netlink only).
     #[serde(rename = "Namespaces", skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<NamespaceStatus>,
+    /// Probe-specific counters (e.g. ovsdb's `Connects`, `Malformed`), by name.
+    #[serde(rename = "Counters", skip_serializing_if = "BTreeMap::is_empty")]
+    pub counters: BTreeMap<&'static str, u64>,
+}
+
+impl ProbeStatus {
+    /// A status with no namespaces and no counters.
+    pub fn new(name: impl Into<String>, state: ProbeState) -> Self {
+        ProbeStatus {
+            name: name.into(),
+            state,
+            namespaces: Vec::new(),
+            counters: BTreeMap::new(),
+        }
+    }
 }
 
 type StatusFn = Box<dyn Fn() -> ProbeStatus + Send + Sync>;
@@ -218,12 +234,12 @@ pub const TOPOLOGY_PROBES: &[ProbeSpec] = &[
     ProbeSpec::of::<crate::hardware::HardwareProbe>(),
     ProbeSpec::of::<crate::netlink::NetlinkProbe>(),
     ProbeSpec::of::<crate::netns::NetnsProbe>(),
+    ProbeSpec::of::<crate::ovsdb::OvsdbProbe>(),
 ];
 
 /// Probe names Skydive knows that this agent does not implement yet: listing one in
 /// `agent.topology.probes` reports it as unavailable instead of failing.
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "ovsdb",
     "docker",
     "lxd",
     "runc",
@@ -260,32 +276,33 @@ mod tests {
 
     #[test]
     fn status_json_shape() {
-        let s = ProbeStatus {
-            name: "netns".into(),
-            state: ProbeState::Unavailable {
+        let s = ProbeStatus::new(
+            "netns",
+            ProbeState::Unavailable {
                 reason: "needs CAP_SYS_ADMIN".into(),
             },
-            namespaces: vec![],
-        };
+        );
         assert_eq!(
             serde_json::to_value(&s).unwrap(),
             json!({"Name": "netns", "State": "unavailable", "Reason": "needs CAP_SYS_ADMIN"})
         );
-        let running = ProbeStatus {
-            name: "netlink".into(),
-            state: ProbeState::Running,
-            namespaces: vec![],
-        };
+        let running = ProbeStatus::new("netlink", ProbeState::Running);
         assert_eq!(
             serde_json::to_value(&running).unwrap(),
             json!({"Name": "netlink", "State": "running"})
+        );
+        let mut counted = ProbeStatus::new("ovsdb", ProbeState::Running);
+        counted.counters.insert("Connects", 2);
+        assert_eq!(
+            serde_json::to_value(&counted).unwrap(),
+            json!({"Name": "ovsdb", "State": "running", "Counters": {"Connects": 2}})
         );
     }
 
     #[test]
     fn registry_names_are_unique_and_ordered() {
         let names: Vec<_> = TOPOLOGY_PROBES.iter().map(|p| p.name).collect();
-        assert_eq!(names, ["hardware", "netlink", "netns"]);
+        assert_eq!(names, ["hardware", "netlink", "netns", "ovsdb"]);
         assert!(names.iter().all(|n| !NOT_IMPLEMENTED.contains(n)));
     }
 }

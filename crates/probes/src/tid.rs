@@ -67,6 +67,18 @@ pub fn interface_node_id(root: &str, ifindex: u32) -> Id {
     gen_id(&[root, "/ifindex/", &ifindex.to_string()])
 }
 
+/// TID of an OVS bridge or port: v5(hostTID + OVS UUID + Type), as Skydive's `TIDMapper`
+/// (`kind` is `ovsbridge` or `ovsport`).
+pub fn ovs_tid(host_tid: &str, uuid: &str, kind: &str) -> String {
+    v5(&[host_tid, uuid, kind])
+}
+
+/// ID of a node the `ovsdb` probe creates: its OVS table (`bridge`, `port`, `interface`) and
+/// row UUID, on this host.
+pub fn ovs_node_id(host_node: &str, table: &str, uuid: &str) -> Id {
+    gen_id(&[host_node, "/ovs/", table, "/", uuid])
+}
+
 /// ID of a typed edge, as Skydive's `NewLink`: parent + child + relation type.
 pub fn edge_id(parent: &str, child: &str, relation: &str) -> Id {
     gen_id(&[parent, child, relation])
@@ -87,6 +99,11 @@ mod tests {
         assert_eq!(
             child_tid(&ns, "eth0", "veth"),
             "f1f61850-56ee-56a3-9d30-b3bff1911d8f"
+        );
+        // uuid.uuid5(uuid.NAMESPACE_OID, host + "0b0ad6a9-6ad3-4d6d-9a6f-8dcbc4e2b3a1" + "ovsbridge")
+        assert_eq!(
+            ovs_tid(&host, "0b0ad6a9-6ad3-4d6d-9a6f-8dcbc4e2b3a1", "ovsbridge"),
+            "7d850c3b-6411-5b71-81bc-6e94afe123c0"
         );
     }
 

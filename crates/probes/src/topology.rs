@@ -13,6 +13,7 @@ use crate::host::{HostIdentity, ensure_host_node};
 use crate::namespace::NsHandle;
 use crate::netlink::{NamespaceRegistry, NetlinkConfig};
 use crate::netns::NetnsConfig;
+use crate::ovsdb::OvsConfig;
 use crate::probe::{
     NOT_IMPLEMENTED, ProbeContext, ProbeError, ProbeHandle, ProbeState, ProbeStatus,
     TOPOLOGY_PROBES,
@@ -45,6 +46,10 @@ pub struct TopologyConfig {
     /// node's metadata.
     #[serde(skip)]
     pub metadata: Map<String, Value>,
+    /// `ovs.*` (a top-level section, outside `agent.topology`, as in Skydive; the binary fills
+    /// it): where the `ovsdb` probe finds the OVSDB server.
+    #[serde(skip)]
+    pub ovs: OvsConfig,
 }
 
 impl TopologyConfig {
@@ -52,6 +57,7 @@ impl TopologyConfig {
     pub fn validate(&self) -> Result<(), ProbeError> {
         self.netlink.validate().map_err(ProbeError::Config)?;
         self.netns.validate().map_err(ProbeError::Config)?;
+        self.ovs.validate().map_err(ProbeError::Config)?;
         Ok(())
     }
 }
@@ -215,16 +221,8 @@ impl AgentTopology {
             .iter()
             .map(|p| match (&p.handle, &p.fixed) {
                 (Some(h), _) => h.status(),
-                (None, Some(state)) => ProbeStatus {
-                    name: p.name.clone(),
-                    state: state.clone(),
-                    namespaces: vec![],
-                },
-                (None, None) => ProbeStatus {
-                    name: p.name.clone(),
-                    state: ProbeState::Stopped,
-                    namespaces: vec![],
-                },
+                (None, Some(state)) => ProbeStatus::new(p.name.clone(), state.clone()),
+                (None, None) => ProbeStatus::new(p.name.clone(), ProbeState::Stopped),
             })
             .collect()
     }

@@ -551,6 +551,7 @@ impl Engine {
                 }
             }
             let mut pokes: Vec<(Arc<NsEntry>, u32)> = Vec::new();
+            let mut created = false;
             {
                 let graph = self.graph.clone();
                 let mut g = graph.write();
@@ -558,11 +559,14 @@ impl Engine {
                 for idx in work {
                     let place = places.remove(&idx).unwrap_or(Place::Here);
                     if self.model.links.contains_key(&idx) {
-                        self.write_interface(&mut g, idx, place, now, &mut pokes);
+                        created |= self.write_interface(&mut g, idx, place, now, &mut pokes);
                     } else {
                         self.remove_interface(&mut g, idx, &mut pokes);
                     }
                 }
+            }
+            if created {
+                self.registry.notify_interfaces_added();
             }
             self.adopting = false;
             self.stats()
@@ -578,6 +582,7 @@ impl Engine {
         Ok(())
     }
 
+    /// Writes one interface and its edges; returns whether its node was created.
     fn write_interface(
         &mut self,
         g: &mut Graph,
@@ -585,18 +590,30 @@ impl Engine {
         place: Place,
         now: i64,
         pokes: &mut Vec<(Arc<NsEntry>, u32)>,
-    ) {
+    ) -> bool {
         let root = self.entry.root_id.clone();
         let id = interface_node_id(&root, idx);
         let Some(mut meta) = self.model.interface_metadata(idx) else {
-            return;
+            return false;
         };
         let Some(e) = self.model.links.get(&idx) else {
-            return;
+            return false;
+        };
+        // An interface OVS also manages: OVS's type wins (Skydive's rule), TID included.
+        let claims = self.registry.claims();
+        claims.netlink_present(&id);
+        let kind = match claims.type_override(&id) {
+            Some(t) => {
+                if let Some(slot) = meta.iter_mut().find(|(k, _)| *k == "Type") {
+                    slot.1 = json!(t);
+                }
+                t
+            }
+            None => e.link_type().to_owned(),
         };
         meta.push((
             "TID",
-            json!(child_tid(&self.entry.root_tid, &e.link.name, e.link_type())),
+            json!(child_tid(&self.entry.root_tid, &e.link.name, &kind)),
         ));
         if let Place::There(other) = &place
             && let Some(name) = &other.name
@@ -619,7 +636,7 @@ impl Engine {
             }
             if let Err(err) = g.create_node(id.clone(), md) {
                 tracing::warn!(error = %err, "cannot create interface node");
-                return;
+                return false;
             }
         } else {
             let _ = g.update_node(&id, |m| {
@@ -728,15 +745,32 @@ impl Engine {
                 self.poke(old, pokes);
             }
         }
+        created
     }
 
     fn remove_interface(&mut self, g: &mut Graph, idx: u32, pokes: &mut Vec<(Arc<NsEntry>, u32)>) {
         let id = interface_node_id(&self.entry.root_id, idx);
-        if g.node(&id).is_some() {
+        let state = self.nodes.remove(&idx);
+        if self.registry.claims().netlink_left(&id) {
+            // OVS still describes this interface: leave the node to the ovsdb probe, without
+            // what the kernel said about it.
+            for e in state.iter().flat_map(|s| &s.edges) {
+                remove_edge(g, &e.id);
+            }
+            let _ = g.update_node(&id, |m| {
+                for k in MANAGED_KEYS
+                    .iter()
+                    .chain(&["Metric", "LastUpdateMetric"])
+                    .filter(|k| !matches!(**k, "Name" | "Type"))
+                {
+                    m.remove(k);
+                }
+            });
+        } else if g.node(&id).is_some() {
             let _ = g.delete_node(&id);
         }
         self.pending.remove(&idx);
-        if let Some(peer) = self.nodes.remove(&idx).and_then(|s| s.veth_peer) {
+        if let Some(peer) = state.and_then(|s| s.veth_peer) {
             self.poke(peer, pokes);
         }
     }
@@ -830,6 +864,12 @@ fn prune_unwanted_edges(g: &mut Graph, node: &Id, wanted: &[EdgeSpec], peer_unkn
         .filter(|e| {
             let veth = e.metadata.get("Type") == Some(&Value::from("veth"));
             (*e.child == **node && !veth) || (veth && !peer_unknown)
+        })
+        // Only edges between interfaces are netlink's (an OVS port → interface edge is not).
+        .filter(|e| {
+            e.other_end(node)
+                .and_then(|o| g.node(o))
+                .is_some_and(|o| o.metadata.get("IfIndex").is_some())
         })
         .map(|e| e.id.clone())
         .collect();

@@ -90,9 +90,8 @@ impl Probe for NetlinkProbe {
         let reg = cx.namespaces.clone();
         let stop_reg = cx.namespaces.clone();
         Ok(ProbeHandle::new(cx.cancel.clone(), move || ProbeStatus {
-            name: Self::NAME.into(),
-            state: reg.host_state(),
             namespaces: reg.statuses(),
+            ..ProbeStatus::new(Self::NAME, reg.host_state())
         })
         .on_stop(move || async move { stop_reg.shutdown().await }.boxed()))
     }

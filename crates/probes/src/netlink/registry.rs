@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use skydive_graph::{Id, SharedGraph};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::NetlinkConfig;
 use super::engine;
+use crate::interface_claims::InterfaceClaims;
 use crate::namespace::{NsHandle, NsKey};
 use crate::probe::{NamespaceStatus, ProbeState};
 
@@ -115,6 +116,11 @@ pub struct NamespaceRegistry {
     config: NetlinkConfig,
     host_key: NsKey,
     inner: Mutex<Inner>,
+    /// Netlink nodes the `ovsdb` probe merged into (see [`InterfaceClaims`]).
+    claims: InterfaceClaims,
+    /// Signalled after a listener created interface nodes (the `ovsdb` probe then looks for
+    /// interfaces to merge).
+    interfaces_added: Notify,
 }
 
 impl std::fmt::Debug for NamespaceRegistry {
@@ -144,6 +150,8 @@ impl NamespaceRegistry {
                 generation: 0,
                 slots: BTreeMap::new(),
             }),
+            claims: InterfaceClaims::default(),
+            interfaces_added: Notify::new(),
         });
         reg.add(host, None, None, host_root, host_tid);
         reg
@@ -160,6 +168,29 @@ impl NamespaceRegistry {
 
     pub(crate) fn config(&self) -> &NetlinkConfig {
         &self.config
+    }
+
+    /// Netlink nodes the `ovsdb` probe merged into.
+    pub(crate) fn claims(&self) -> &InterfaceClaims {
+        &self.claims
+    }
+
+    /// Tells the (one) waiter of [`NamespaceRegistry::interfaces_added`] that interface nodes
+    /// were created; a signal with nobody waiting is kept for the next wait.
+    pub(crate) fn notify_interfaces_added(&self) {
+        self.interfaces_added.notify_one();
+    }
+
+    /// Resolves after a listener created interface nodes.
+    pub(crate) async fn interfaces_added(&self) {
+        self.interfaces_added.notified().await
+    }
+
+    /// Asks the listener of namespace `key` to re-read interface `ifindex` (fire and forget:
+    /// a full queue drops the request). Returns whether it was queued.
+    pub(crate) fn request_refresh(&self, key: NsKey, ifindex: u32) -> bool {
+        self.get(key)
+            .is_some_and(|e| e.cmd.try_send(Cmd::RefreshLink(ifindex)).is_ok())
     }
 
     /// Starts listeners in every registered namespace, and in those registered later.

@@ -10,9 +10,16 @@ use crate::graph_query::{owned_named, start_agent, wait_for};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_node_carries_identity_hardware_and_agent_metadata() {
     let mut cfg = TopologyConfig {
-        probes: vec!["netlink".into(), "ovsdb".into(), "bogus".into()],
+        probes: vec![
+            "netlink".into(),
+            "ovsdb".into(),
+            "docker".into(),
+            "bogus".into(),
+        ],
         ..Default::default()
     };
+    let no_socket = format!("/nonexistent/skt-{}/db.sock", std::process::id());
+    cfg.ovs.ovsdb = format!("unix://{no_socket}");
     cfg.metadata.insert("Rack".into(), json!("r12"));
     cfg.metadata.insert("Labels".into(), json!({"env": "test"}));
     let (graph, topo) = start_agent(cfg).await;
@@ -61,7 +68,10 @@ async fn host_node_carries_identity_hardware_and_agent_metadata() {
 
     let status = topo.status();
     let names: Vec<&str> = status.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["hardware", "netlink", "netns", "ovsdb", "bogus"]);
+    assert_eq!(
+        names,
+        ["hardware", "netlink", "netns", "ovsdb", "docker", "bogus"]
+    );
     assert_eq!(status[0].state, ProbeState::Running);
     assert_eq!(status[1].state, ProbeState::Running, "{:?}", status[1]);
     assert_eq!(status[1].namespaces[0].namespace, "host");
@@ -74,10 +84,15 @@ async fn host_node_carries_identity_hardware_and_agent_metadata() {
         );
     }
     assert!(
-        matches!(&status[3].state, ProbeState::Unavailable { reason } if reason.contains("not implemented"))
+        matches!(&status[3].state, ProbeState::Unavailable { reason } if reason.contains(&format!("no {no_socket}"))),
+        "{:?}",
+        status[3]
     );
     assert!(
-        matches!(&status[4].state, ProbeState::Unavailable { reason } if reason.contains("unknown topology probe `bogus`"))
+        matches!(&status[4].state, ProbeState::Unavailable { reason } if reason.contains("not implemented"))
+    );
+    assert!(
+        matches!(&status[5].state, ProbeState::Unavailable { reason } if reason.contains("unknown topology probe `bogus`"))
     );
     let json = serde_json::to_value(&status).unwrap();
     assert_eq!(json[1]["Namespaces"][0]["Namespace"], "host");
