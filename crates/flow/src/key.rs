@@ -57,15 +57,17 @@ const NET_V6: u8 = 6;
 /// Key flag: a non-first IP fragment (no ports).
 const FLAG_LATER_FRAGMENT: u8 = 1;
 
-/// The identity of a flow in a table. Fixed-size (80 bytes), `Copy`, compared bytewise.
+/// The identity of a flow in a table. Fixed-size (80 bytes), `Copy`. Addresses, MACs and
+/// ports are kept as integers: they are compared, ordered and hashed as such, without
+/// byte shuffling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    lo_addr: [u8; 16],
-    hi_addr: [u8; 16],
-    lo_mac: [u8; 6],
-    lo_port: u16,
-    hi_mac: [u8; 6],
-    hi_port: u16,
+    /// IP addresses, big-endian value (an IPv4 address in the top 32 bits).
+    lo_addr: u128,
+    hi_addr: u128,
+    /// MAC (48 bits) << 16 | port.
+    lo_mac_port: u64,
+    hi_mac_port: u64,
     /// Stacked VLAN ids (`Link.ID`): in the table key, not in the tracking ids.
     link_id: u64,
     /// UUID of the enclosing flow, 0 for an outermost one.
@@ -80,61 +82,52 @@ pub struct FlowKey {
     flags: u8,
 }
 
-/// One side of a packet, in comparison order.
-type Endpoint = ([u8; 16], u16, [u8; 6]);
-
 impl FlowKey {
     /// Builds the key of `seg`; `swapped` is true when the packet went from the high
     /// endpoint to the low one.
     pub fn new(seg: &Segment<'_>, parent: u64, mode: LayerKeyMode) -> (FlowKey, bool) {
-        let mut src: Endpoint = ([0; 16], 0, [0; 6]);
-        let mut dst: Endpoint = ([0; 16], 0, [0; 6]);
-        let (net, proto) = match seg.network {
+        let (net, proto, src_addr, dst_addr) = match seg.network {
             Some(Network::V4 {
-                src: s,
-                dst: d,
+                src, dst, protocol, ..
+            }) => (
+                NET_V4,
                 protocol,
-                ..
-            }) => {
-                src.0[..4].copy_from_slice(s);
-                dst.0[..4].copy_from_slice(d);
-                (NET_V4, protocol)
-            }
+                u128::from(u32::from_be_bytes(*src)) << 96,
+                u128::from(u32::from_be_bytes(*dst)) << 96,
+            ),
             Some(Network::V6 {
-                src: s,
-                dst: d,
+                src, dst, protocol, ..
+            }) => (
+                NET_V6,
                 protocol,
-                ..
-            }) => {
-                src.0 = *s;
-                dst.0 = *d;
-                (NET_V6, protocol)
-            }
-            None => (NET_NONE, 0),
+                u128::from_be_bytes(*src),
+                u128::from_be_bytes(*dst),
+            ),
+            None => (NET_NONE, 0, 0, 0),
         };
-        if let Some(t) = seg.transport {
-            if seg.tunnel.is_some_and(|(kind, _)| kind.is_udp()) {
-                (src.1, dst.1) = (t.dst_port, t.dst_port);
-            } else {
-                (src.1, dst.1) = (t.src_port, t.dst_port);
+        let (src_port, dst_port) = match seg.transport {
+            Some(t) if seg.tunnel.is_some_and(|(kind, _)| kind.is_udp()) => {
+                (t.dst_port, t.dst_port)
             }
-        }
+            Some(t) => (t.src_port, t.dst_port),
+            None => (0, 0),
+        };
         let use_macs = mode == LayerKeyMode::L2 || net == NET_NONE;
-        if let (true, Some(link)) = (use_macs, seg.link) {
-            src.2 = *link.src;
-            dst.2 = *link.dst;
-        }
-        // Integers compare in one instruction each, where arrays compare bytewise.
-        let rank = |e: &Endpoint| (u128::from_be_bytes(e.0), e.1, mac_rank(&e.2));
+        let (src_mac, dst_mac) = match seg.link {
+            Some(link) if use_macs => (mac_value(link.src), mac_value(link.dst)),
+            _ => (0, 0),
+        };
+        let src = (src_addr, src_mac << 16 | u64::from(src_port));
+        let dst = (dst_addr, dst_mac << 16 | u64::from(dst_port));
+        // Address, then port, then MAC: any fixed order makes both directions one key.
+        let rank = |e: &(u128, u64)| (e.0, e.1 & 0xffff, e.1 >> 16);
         let swapped = rank(&src) > rank(&dst);
         let (lo, hi) = if swapped { (dst, src) } else { (src, dst) };
         let key = FlowKey {
             lo_addr: lo.0,
             hi_addr: hi.0,
-            lo_mac: lo.2,
-            lo_port: lo.1,
-            hi_mac: hi.2,
-            hi_port: hi.1,
+            lo_mac_port: lo.1,
+            hi_mac_port: hi.1,
             link_id: seg.link.map_or(0, |l| l.vlan_id),
             parent,
             net_id: seg.tunnel_id(),
@@ -156,22 +149,13 @@ impl FlowKey {
     /// The key as ten 64-bit words: what both hashes read.
     #[inline]
     fn words(&self) -> [u64; 10] {
-        let w = |b: &[u8; 16], half: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[half * 8..half * 8 + 8]);
-            u64::from_le_bytes(x)
-        };
-        let mac_port = |mac: &[u8; 6], port: u16| {
-            let p = port.to_le_bytes();
-            u64::from_le_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], p[0], p[1]])
-        };
         [
-            w(&self.lo_addr, 0),
-            w(&self.lo_addr, 1),
-            w(&self.hi_addr, 0),
-            w(&self.hi_addr, 1),
-            mac_port(&self.lo_mac, self.lo_port),
-            mac_port(&self.hi_mac, self.hi_port),
+            (self.lo_addr >> 64) as u64,
+            self.lo_addr as u64,
+            (self.hi_addr >> 64) as u64,
+            self.hi_addr as u64,
+            self.lo_mac_port,
+            self.hi_mac_port,
             self.link_id,
             self.parent,
             u64::from(self.net_id) << 32 | u64::from(self.icmp),
@@ -207,12 +191,12 @@ impl FlowKey {
     /// The network layer, oriented: A is the high endpoint when `a_is_hi` (the first
     /// packet's `swapped` flag).
     pub(crate) fn network(&self, a_is_hi: bool) -> Option<NetworkInfo> {
-        let addr = |b: &[u8; 16]| match self.net {
-            NET_V4 => Some(IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
-            NET_V6 => Some(IpAddr::V6(Ipv6Addr::from(*b))),
+        let addr = |v: u128| match self.net {
+            NET_V4 => Some(IpAddr::V4(Ipv4Addr::from((v >> 96) as u32))),
+            NET_V6 => Some(IpAddr::V6(Ipv6Addr::from(v))),
             _ => None,
         };
-        let (lo, hi) = (addr(&self.lo_addr)?, addr(&self.hi_addr)?);
+        let (lo, hi) = (addr(self.lo_addr)?, addr(self.hi_addr)?);
         let (a, b) = if a_is_hi { (hi, lo) } else { (lo, hi) };
         Some(NetworkInfo {
             a,
@@ -228,33 +212,29 @@ impl FlowKey {
     /// without IP both are the MAC hash. Neither includes VLAN ids or the parent, so the same
     /// conversation has the same ids inside and outside a tunnel, tagged or not.
     pub fn ids(&self) -> StableIds {
-        // The key's bytes in a fixed order: the L3 part, then the MACs, then VLANs and
-        // parent. Each id hashes a prefix of it (XXH3-64, seed 0: fast on short inputs).
+        // The key's words in a fixed order: the L3 part (addresses, tunnel id and ICMP,
+        // protocol, ports), then the MACs, then VLANs and parent. Each id hashes a prefix
+        // (XXH3-64, seed 0: fast on short inputs).
         let w = self.words();
-        let mut buf = [0u8; 80];
-        for (i, word) in [w[0], w[1], w[2], w[3], w[8], w[9]].iter().enumerate() {
+        let ports = (self.lo_mac_port & 0xffff) << 16 | (self.hi_mac_port & 0xffff);
+        let macs = [self.lo_mac_port >> 16, self.hi_mac_port >> 16];
+        let mut buf = [0u8; 88];
+        let order = [
+            w[0], w[1], w[2], w[3], w[8], w[9], ports, macs[0], macs[1], w[6], w[7],
+        ];
+        for (i, word) in order.iter().enumerate() {
             buf[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
-        buf[48..50].copy_from_slice(&self.lo_port.to_le_bytes());
-        buf[50..52].copy_from_slice(&self.hi_port.to_le_bytes());
-        buf[52..58].copy_from_slice(&self.lo_mac);
-        buf[58..64].copy_from_slice(&self.hi_mac);
-        buf[64..72].copy_from_slice(&self.link_id.to_le_bytes());
-        buf[72..80].copy_from_slice(&self.parent.to_le_bytes());
-        let has_macs = self.lo_mac != [0; 6] || self.hi_mac != [0; 6];
+        let has_macs = macs != [0, 0];
+        let l3 = xxh3_64(&buf[..56]);
         let l2 = if has_macs || self.net == NET_NONE {
-            xxh3_64(&buf[..64])
+            xxh3_64(&buf[..72])
         } else {
-            xxh3_64(&buf[..52])
-        };
-        let l3 = if self.net == NET_NONE {
-            l2
-        } else {
-            xxh3_64(&buf[..52])
+            l3
         };
         StableIds {
             tracking: l2,
-            l3_tracking: l3,
+            l3_tracking: if self.net == NET_NONE { l2 } else { l3 },
             key: xxh3_64(&buf),
         }
     }
@@ -278,8 +258,9 @@ impl StableIds {
     }
 }
 
+/// A MAC address as a 48-bit number.
 #[inline]
-fn mac_rank(mac: &[u8; 6]) -> u64 {
+fn mac_value(mac: &[u8; 6]) -> u64 {
     u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]])
 }
 

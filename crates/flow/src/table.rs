@@ -41,7 +41,6 @@
 use std::time::Duration;
 
 use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as MapEntry;
 
 use crate::decode::{DecodeError, DecodeErrorCounts, decode_with};
 use crate::flow::{FinishType, Flow, IcmpType};
@@ -526,18 +525,15 @@ impl FlowTable {
         swapped: bool,
         ts: Timestamp,
     ) -> Option<usize> {
-        let full = self.map.len() >= self.cfg.max_entries;
         let entries = &self.entries;
-        let slot = self.map.entry(
-            spread(hash),
-            |s| s.hash == hash && entries[s.index as usize].key == *key,
-            |s| spread(s.hash),
-        );
-        let vacant = match slot {
-            MapEntry::Occupied(o) => return Some(o.get().index as usize),
-            MapEntry::Vacant(v) => v,
-        };
-        if full {
+        // A plain lookup first: nine packets in ten hit, and a lookup does not track
+        // where an insertion would go.
+        if let Some(slot) = self.map.find(spread(hash), |s| {
+            s.hash == hash && entries[s.index as usize].key == *key
+        }) {
+            return Some(slot.index as usize);
+        }
+        if self.map.len() >= self.cfg.max_entries {
             return None;
         }
         self.stats.flows_created += 1;
@@ -558,7 +554,8 @@ impl FlowTable {
                 (self.entries.len() - 1) as u32
             }
         };
-        vacant.insert(Slot { index, hash });
+        self.map
+            .insert_unique(spread(hash), Slot { index, hash }, |s| spread(s.hash));
         Some(index as usize)
     }
 
