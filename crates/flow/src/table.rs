@@ -10,7 +10,7 @@
 //! bytes: L2 length in L2 key mode, L3 length in L3 mode), last-seen time, TCP finish state
 //! and RTT. A miss computes the flow's stable ids and stores its identity as plain data
 //! beside the entry. Nothing on this path allocates: entries live in two dense slabs
-//! (what a packet touches, 168 bytes; what only updates read, ~170 bytes) reserved for up
+//! (what a packet touches, 160 bytes; what only updates read, 176 bytes) reserved for up
 //! to `max_entries` flows (virtual memory: pages are touched as flows arrive).
 //!
 //! # Timers
@@ -200,7 +200,7 @@ fn spread(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
 }
 
-/// What a packet reads and writes: the key and the counters, 168 bytes. `repr(C)` keeps
+/// What a packet reads and writes: the key and the counters, 160 bytes. `repr(C)` keeps
 /// the key first and the counters right after it, the lines a packet touches.
 #[repr(C)]
 struct Entry {

@@ -491,3 +491,11 @@ fn process_layers_matches_process_frame() {
     assert_eq!(sorted(&by_frame), sorted(&by_layers));
     assert_eq!(by_frame.stats(), by_layers.stats());
 }
+
+#[test]
+fn entries_stay_small() {
+    // The module docs quote these sizes; a packet touches only the first.
+    assert_eq!(std::mem::size_of::<Entry>(), 160);
+    assert_eq!(std::mem::size_of::<Cold>(), 176);
+    assert_eq!(std::mem::size_of::<FlowKey>(), 80);
+}
