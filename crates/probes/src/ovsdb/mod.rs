@@ -35,7 +35,7 @@ pub mod topology;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::json;
@@ -58,6 +58,9 @@ use topology::{Counts, NamespaceRoot, Writer};
 const MONITOR_ID: &str = "skydive";
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A session that ran this long before failing restarts the backoff (a server that fails
+/// every session right after the monitor does not get a tight reconnection loop).
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How often the probe checks whether kernel nodes to merge with appeared or vanished.
 const RECHECK_PERIOD: Duration = Duration::from_secs(1);
 /// Notifications applied before the graph is written (bounds the latency of a burst).
@@ -175,13 +178,13 @@ impl Runner {
                 _ = cancel.cancelled() => break,
                 r = self.session() => r,
             };
-            let (state, reached_running) = match result {
-                Ok(running) => (None, running),
-                Err((e, running)) => {
+            let (state, running_since) = match result {
+                Ok(since) => (None, since),
+                Err((e, since)) => {
                     add(&self.shared.counters.failures, 1);
                     let msg = e.to_string();
                     if msg != last_error {
-                        tracing::warn!(address = %self.address, error = %msg, "ovsdb probe: retrying in {backoff:?} (and later, with backoff)");
+                        tracing::warn!(address = %self.address, error = %msg, "ovsdb probe: no OVSDB connection, retrying with backoff");
                         last_error = msg.clone();
                     } else {
                         tracing::debug!(address = %self.address, error = %msg, "ovsdb probe: still failing");
@@ -192,13 +195,13 @@ impl Runner {
                     } else {
                         ProbeState::Failed { error: msg }
                     };
-                    (Some(state), running)
+                    (Some(state), since)
                 }
             };
             if let Some(s) = state {
                 self.set_state(s);
             }
-            if reached_running {
+            if running_since.is_some_and(|t| t.elapsed() >= STABLE_AFTER) {
                 backoff = MIN_BACKOFF;
                 last_error.clear();
             }
@@ -212,8 +215,8 @@ impl Runner {
     }
 
     /// One connection: monitor, then apply updates until something breaks. The error comes
-    /// with whether the session got to `running`.
-    async fn session(&mut self) -> Result<bool, (SessionError, bool)> {
+    /// with when the session got to `running`, if it did.
+    async fn session(&mut self) -> Result<Option<Instant>, (SessionError, Option<Instant>)> {
         let opts = ClientOptions {
             max_message_bytes: self.cfg.max_message_bytes,
             stats: self.shared.client.clone(),
@@ -221,10 +224,10 @@ impl Runner {
         };
         let (client, mut notes) = OvsdbClient::connect(&self.address, opts)
             .await
-            .map_err(|e| (e.into(), false))?;
+            .map_err(|e| (e.into(), None))?;
         let schema = match client.get_schema(monitor::DB).await {
             Ok(s) => Some(s),
-            Err(e) if e.is_closed() => return Err((e.into(), false)),
+            Err(e) if e.is_closed() => return Err((e.into(), None)),
             Err(e) => {
                 tracing::debug!(error = %e, "get_schema failed: monitoring every known column");
                 None
@@ -234,9 +237,8 @@ impl Runner {
         let initial = client
             .monitor(monitor::DB, json!(MONITOR_ID), requests)
             .await
-            .map_err(|e| (e.into(), false))?;
-        let (mut mirror, applied) =
-            Mirror::from_initial(&initial).map_err(|e| (e.into(), false))?;
+            .map_err(|e| (e.into(), None))?;
+        let (mut mirror, applied) = Mirror::from_initial(&initial).map_err(|e| (e.into(), None))?;
         add(&self.shared.counters.malformed, applied.malformed);
         add(&self.shared.counters.connects, 1);
         if self.connected_once {
@@ -246,6 +248,7 @@ impl Runner {
         self.connected_once = true;
         self.sync(&mirror);
         self.set_state(ProbeState::Running);
+        let since = Some(Instant::now());
 
         let mut recheck = tokio::time::interval(RECHECK_PERIOD);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -256,12 +259,12 @@ impl Runner {
                 n = notes.recv() => {
                     let Some(n) = n else {
                         let reason = client.close_reason().unwrap_or_else(|| "connection closed".into());
-                        return Err((ClientError::Closed { reason }.into(), true));
+                        return Err((ClientError::Closed { reason }.into(), since));
                     };
-                    self.apply(&mut mirror, &n).map_err(|e| (e, true))?;
+                    self.apply(&mut mirror, &n).map_err(|e| (e, since))?;
                     for _ in 0..BATCH {
                         match notes.try_recv() {
-                            Ok(n) => self.apply(&mut mirror, &n).map_err(|e| (e, true))?,
+                            Ok(n) => self.apply(&mut mirror, &n).map_err(|e| (e, since))?,
                             Err(_) => break,
                         }
                     }
@@ -307,6 +310,7 @@ impl Runner {
             .map(|e| NamespaceRoot {
                 key: e.key,
                 root: e.root_id.clone(),
+                root_tid: e.root_tid.clone(),
                 host: e.key == host,
             })
             .collect()

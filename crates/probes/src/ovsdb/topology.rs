@@ -97,6 +97,8 @@ pub struct NamespaceRoot {
     pub key: NsKey,
     /// The node owning the namespace's interfaces (host or netns node).
     pub root: Id,
+    /// Its TID (interfaces' TIDs derive from it).
+    pub root_tid: String,
     /// The agent's own namespace.
     pub host: bool,
 }
@@ -110,6 +112,8 @@ enum Role {
         ns: NsKey,
         ifindex: u32,
         type_override: Option<String>,
+        /// The TID netlink would give the node with OVS's type.
+        tid: Option<String>,
     },
 }
 
@@ -396,10 +400,15 @@ impl Writer {
         if let Some(idx) = ifindex
             && let Some((id, ns)) = find_kernel_node(g, namespaces, name, idx, mac)
         {
+            let type_override = (!otype.is_empty()).then(|| otype.to_owned());
+            let tid = type_override
+                .as_ref()
+                .map(|t| child_tid(&ns.root_tid, name, t));
             let role = Role::Merged {
-                ns,
+                ns: ns.key,
                 ifindex: idx,
-                type_override: (!otype.is_empty()).then(|| otype.to_owned()),
+                type_override,
+                tid,
             };
             return (id, NodeWant { role, keys });
         }
@@ -489,14 +498,16 @@ impl Writer {
                     ns,
                     ifindex,
                     type_override,
+                    tid,
                 } => {
                     claims.claim(id.clone(), *ns, *ifindex, type_override.clone());
                     let _ = g.update_node(id, |m| {
                         for (k, v) in &nw.keys {
                             m.set(k, v.clone());
                         }
-                        if let Some(t) = type_override {
+                        if let (Some(t), Some(tid)) = (type_override, tid) {
                             m.set("Type", json!(t));
+                            m.set("TID", json!(tid));
                         }
                         for k in &stale {
                             m.remove(k);
@@ -533,6 +544,7 @@ impl Writer {
                     ns,
                     ifindex,
                     type_override,
+                    ..
                 } => {
                     let gone = claims.release(id).is_some_and(|c| c.netlink_gone);
                     if gone {
@@ -621,6 +633,7 @@ impl Writer {
                     ns: c.as_ref().map_or(NsKey { dev: 0, ino: 0 }, |c| c.ns),
                     ifindex: c.as_ref().map_or(0, |c| c.ifindex),
                     type_override: c.and_then(|c| c.type_override),
+                    tid: None,
                 };
                 (role, MERGED_KEYS)
             };
@@ -670,13 +683,13 @@ impl Writer {
 
 /// The netlink node of interface `name`/`ifindex` in one of `namespaces` (see the module
 /// docs for the rule).
-fn find_kernel_node(
+fn find_kernel_node<'a>(
     g: &Graph,
-    namespaces: &[NamespaceRoot],
+    namespaces: &'a [NamespaceRoot],
     name: &str,
     ifindex: u32,
     mac: Option<&str>,
-) -> Option<(Id, NsKey)> {
+) -> Option<(Id, &'a NamespaceRoot)> {
     let ordered = namespaces
         .iter()
         .filter(|n| n.host)
@@ -698,7 +711,7 @@ fn find_kernel_node(
         {
             continue;
         }
-        return Some((id, ns.key));
+        return Some((id, ns));
     }
     None
 }

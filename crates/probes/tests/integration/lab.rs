@@ -116,6 +116,24 @@ impl Lab {
         (a, b)
     }
 
+    /// A veth pair between two namespaces of this lab: `a` in `ns_a`, `b` in `ns_b`, both up.
+    pub fn veth_between(
+        &mut self,
+        role_a: &str,
+        ns_a: &str,
+        role_b: &str,
+        ns_b: &str,
+    ) -> (String, String) {
+        let (a, b) = (self.ifname(role_a), self.ifname(role_b));
+        self.ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+        self.links.push(a.clone());
+        self.ip(&["link", "set", &a, "netns", ns_a]);
+        self.ip(&["link", "set", &b, "netns", ns_b]);
+        self.ip_in(ns_a, &["link", "set", &a, "up"]);
+        self.ip_in(ns_b, &["link", "set", &b, "up"]);
+        (a, b)
+    }
+
     /// `ip -j link show` of one interface.
     pub fn link_json(&self, ns: Option<&str>, name: &str) -> Value {
         let out = match ns {

@@ -11,3 +11,7 @@ mod netlink_lab;
 mod netlink_links;
 mod netlink_overrun;
 mod netns_lab;
+mod ovs;
+mod ovsdb_client;
+mod ovsdb_lab;
+mod ovsdb_restart;

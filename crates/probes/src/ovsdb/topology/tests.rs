@@ -41,6 +41,7 @@ fn world() -> World {
     let ns = vec![NamespaceRoot {
         key: NsKey { dev: 1, ino: 1 },
         root: host.clone(),
+        root_tid: host_tid.clone(),
         host: true,
     }];
     let w = Writer::new(host.clone(), host_tid.clone());
@@ -193,6 +194,10 @@ fn rows_become_skydive_nodes_and_edges() {
     assert_eq!(i.metadata.get_str("Type"), Some("internal"));
     assert_eq!(i.metadata.get("MAC"), Some(&json!("aa:00:00:00:00:08")));
     assert_eq!(wd.claims.type_override(&int0).as_deref(), Some("internal"));
+    assert_eq!(
+        i.metadata.get_str("TID").map(str::to_owned),
+        Some(child_tid(&wd.host_tid, "int0", "internal"))
+    );
     assert_eq!(wd.claims.len(), 2);
 
     // Patch ports: own nodes owned by the bridge, linked to each other.
