@@ -310,6 +310,14 @@ async fn writer(
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let msg = tokio::select! {
+            // Shutdown first: a session that stops on shutdown drops its queue too, and the
+            // client should learn why (1001) rather than see a bare close.
+            biased;
+            _ = shutdown.cancelled() => {
+                let frame = CloseFrame { code: 1001, reason: "analyzer shutting down".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
             m = rx.recv() => match m {
                 Some(Outgoing::Text(t)) => Message::Text(t.into()),
                 Some(Outgoing::Close(code, reason)) => {
@@ -322,11 +330,6 @@ async fn writer(
                 }
             },
             _ = ping.tick() => Message::Ping(Default::default()),
-            _ = shutdown.cancelled() => {
-                let frame = CloseFrame { code: 1001, reason: "analyzer shutting down".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
         };
         if sink.send(msg).await.is_err() {
             break;

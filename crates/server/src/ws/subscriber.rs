@@ -1,8 +1,9 @@
 //! `/ws/subscriber`: read-only clients (the web UI, scripts) get the graph and then its changes.
 //!
 //! Protocol (Skydive's `graffiti/endpoints/subscriber_endpoint.go`): live events flow from the
-//! moment the connection opens; a `SyncRequest` is answered with a `SyncReply` (same UUID)
-//! holding `{Nodes, Edges}`: the live graph, or the graph at `Time` (epoch ms) from history.
+//! moment the connection opens (the subscription is taken before the handshake is answered,
+//! so every change after the 101 reaches the client); a `SyncRequest` is answered with a
+//! `SyncReply` (same UUID) holding `{Nodes, Edges}`: the live graph, or the graph at `Time` (epoch ms) from history.
 //! A Gremlin filter (`X-Gremlin-Filter` header, `x-gremlin-filter` parameter, or a request's
 //! `GremlinFilter`; `""` clears it) restricts both the replies and the events to the matching
 //! subgraph: after each batch of changes the filter is evaluated again against the live graph
@@ -86,11 +87,38 @@ pub(crate) async fn subscriber_handler(
         Ok(r) => r,
         Err(e) => return refuse(StatusCode::CONFLICT, e.to_string()),
     };
+    // Subscribe before answering the handshake: every change made after the client sees the
+    // 101 reaches it (and a filter that cannot run is refused with a 400).
+    let start = if hs.wants_graph() {
+        let graph = state.graph.clone();
+        let history = state.history.clone();
+        let text = hs.gremlin_filter.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            live_snapshot(&graph, history.as_ref(), text.as_deref())
+        })
+        .await;
+        match res {
+            Ok(Ok((snap, sub))) => {
+                let filter = hs.gremlin_filter.clone().map(|t| filter_from(t, &snap));
+                Some((filter, sub))
+            }
+            Ok(Err(e)) => {
+                return ApiError::new(e.status, format!("X-Gremlin-Filter: {}", e.message))
+                    .into_response();
+            }
+            Err(e) => {
+                return ApiError::internal(format!("subscription task failed: {e}"))
+                    .into_response();
+            }
+        }
+    } else {
+        None
+    };
     tracing::info!(host = %hs.host_id, client = %hs.client_type, filter = ?hs.gremlin_filter, "subscriber connected");
     let st = state.clone();
     let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
         let tasks = st.tasks.clone();
-        tasks.track_future(run(st, hs, reg, socket))
+        tasks.track_future(run(st, hs, reg, start, socket))
     });
     identify(resp, &state.host_id)
 }
@@ -264,7 +292,17 @@ struct Session {
     desynced: bool,
 }
 
-async fn run(state: AppStateRef, hs: Handshake, reg: Registration, socket: WebSocket) {
+/// The session's starting point: the filter's first subgraph and the subscription to what
+/// follows it (`None` for a client that does not want graph events).
+type Start = Option<(Option<Filter>, Subscription)>;
+
+async fn run(
+    state: AppStateRef,
+    hs: Handshake,
+    reg: Registration,
+    start: Start,
+    socket: WebSocket,
+) {
     let cfg = state.http.ws.clone();
     let counters = reg.info.counters.clone();
     let (out, mut stream) = start_writer(
@@ -284,13 +322,12 @@ async fn run(state: AppStateRef, hs: Handshake, reg: Registration, socket: WebSo
         desynced: false,
     };
 
-    let mut sub = match s.start().await {
-        Ok(sub) => sub,
-        Err(e) => {
-            let _ = s.out.send(envelope::encode_error(None, &e.message));
-            s.out.close(1008, truncate_reason(&e.message)).await;
-            return;
+    let mut sub = match start {
+        Some((filter, sub)) => {
+            s.filter = filter;
+            Some(sub)
         }
+        None => None,
     };
     let mut last_seen = tokio::time::Instant::now();
     let mut resync_tick = tokio::time::interval(RESYNC_CHECK);
@@ -341,32 +378,9 @@ async fn next_event(sub: &mut Option<Subscription>) -> Received {
     }
 }
 
-fn truncate_reason(s: &str) -> String {
-    // A close reason must fit in a control frame (123 bytes).
-    let mut end = s.len().min(120);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_owned()
-}
-
 impl Session {
     fn history(&self) -> Option<StoreHistory> {
         self.state.history.clone()
-    }
-
-    /// Subscribes to the bus (when the client wants graph events) and takes the filter's
-    /// first subgraph, so later changes can be diffed against it.
-    async fn start(&mut self) -> Result<Option<Subscription>, ApiError> {
-        if !self.hs.wants_graph() {
-            return Ok(None);
-        }
-        let text = self.hs.gremlin_filter.clone();
-        let (snap, sub) = self.snapshot_live(text.clone()).await?;
-        if let Some(text) = text {
-            self.filter = Some(filter_from(text, &snap));
-        }
-        Ok(Some(sub))
     }
 
     async fn snapshot_live(

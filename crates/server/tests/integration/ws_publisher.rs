@@ -205,3 +205,78 @@ async fn sync_from_a_publisher_replaces_its_elements() {
     assert_eq!(ids(&reply["Obj"]["Nodes"]), ["new1", "new2"]);
     a.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_frames_close_the_connection_with_1009() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let a = TestAnalyzer::start_with(|s| s.http.ws.max_message_bytes = 4096).await;
+    let mut p = publisher(&a, "big", "Persistent").await;
+    let big = msg(
+        "NodeAdded",
+        "1",
+        json!({"ID": "big", "Metadata": {"Name": "a", "Type": "t", "Blob": "x".repeat(10_000)}}),
+    );
+    p.send(Message::Text(big.to_string().into())).await.unwrap();
+    let close = loop {
+        match tokio::time::timeout(crate::util::PATIENCE, p.next())
+            .await
+            .expect("an answer in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let frame = close.expect("a close frame with a code");
+    assert_eq!(frame.code, CloseCode::Size);
+    assert!(
+        frame.reason.contains("max_message_bytes"),
+        "{}",
+        frame.reason
+    );
+    assert_eq!(a.get("/api/node/big").await.status, 404);
+    // The analyzer is fine and the host id is free again.
+    eventually("publisher gone", || async {
+        a.get("/api/status").await.json()["Publishers"]
+            .get("big")
+            .is_none()
+    })
+    .await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_with_1001_and_keeps_what_was_written() {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestAnalyzer::start_in(dir.path()).await;
+    let mut p = publisher(&a, "stay", "Persistent").await;
+    send(&mut p, &msg("NodeAdded", "1", node_body("kept", "a", "t"))).await;
+    send(&mut p, &msg("SyncRequest", "2", json!({}))).await;
+    assert_eq!(recv(&mut p).await["UUID"], "2");
+    a.stop().await;
+    let close = loop {
+        match tokio::time::timeout(crate::util::PATIENCE, p.next())
+            .await
+            .expect("closed in time")
+        {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert_eq!(close.expect("a code").code, CloseCode::Away);
+
+    let b = TestAnalyzer::start_in(dir.path()).await;
+    assert_eq!(
+        b.get("/api/node/kept").await.json()["Origin"],
+        "pytest.stay"
+    );
+    b.stop().await;
+}
