@@ -282,5 +282,11 @@ mod tests {
             "the example shows the defaults"
         );
         assert!(v["agent"]["metadata"].as_mapping().is_some());
+        let ovs: OvsConfig = yaml_serde::from_value(v["ovs"].clone()).unwrap();
+        assert_eq!(ovs, OvsConfig::default(), "the example shows the defaults");
+        assert_eq!(
+            keys(&v["ovs"]),
+            ["ovsdb", "enable_stats", "max_message_bytes"]
+        );
     }
 }
