@@ -566,7 +566,7 @@ impl Engine {
                 }
             }
             if created {
-                self.registry.notify_interfaces_added();
+                self.registry.notify_interfaces_changed();
             }
             self.adopting = false;
             self.stats()
@@ -752,6 +752,7 @@ impl Engine {
         let id = interface_node_id(&self.entry.root_id, idx);
         let state = self.nodes.remove(&idx);
         if self.registry.claims().netlink_left(&id) {
+            self.registry.notify_interfaces_changed();
             // OVS still describes this interface: leave the node to the ovsdb probe, without
             // what the kernel said about it.
             for e in state.iter().flat_map(|s| &s.edges) {

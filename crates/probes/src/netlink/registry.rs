@@ -118,9 +118,9 @@ pub struct NamespaceRegistry {
     inner: Mutex<Inner>,
     /// Netlink nodes the `ovsdb` probe merged into (see [`InterfaceClaims`]).
     claims: InterfaceClaims,
-    /// Signalled after a listener created interface nodes (the `ovsdb` probe then looks for
-    /// interfaces to merge).
-    interfaces_added: Notify,
+    /// Signalled after a listener created interface nodes, or left one to the `ovsdb` probe
+    /// (which then looks for interfaces to merge or to take back).
+    interfaces_changed: Notify,
 }
 
 impl std::fmt::Debug for NamespaceRegistry {
@@ -151,7 +151,7 @@ impl NamespaceRegistry {
                 slots: BTreeMap::new(),
             }),
             claims: InterfaceClaims::default(),
-            interfaces_added: Notify::new(),
+            interfaces_changed: Notify::new(),
         });
         reg.add(host, None, None, host_root, host_tid);
         reg
@@ -175,15 +175,16 @@ impl NamespaceRegistry {
         &self.claims
     }
 
-    /// Tells the (one) waiter of [`NamespaceRegistry::interfaces_added`] that interface nodes
-    /// were created; a signal with nobody waiting is kept for the next wait.
-    pub(crate) fn notify_interfaces_added(&self) {
-        self.interfaces_added.notify_one();
+    /// Tells the (one) waiter of [`NamespaceRegistry::interfaces_changed`] that interface
+    /// nodes were created or left to OVS; a signal with nobody waiting is kept for the next
+    /// wait.
+    pub(crate) fn notify_interfaces_changed(&self) {
+        self.interfaces_changed.notify_one();
     }
 
-    /// Resolves after a listener created interface nodes.
-    pub(crate) async fn interfaces_added(&self) {
-        self.interfaces_added.notified().await
+    /// Resolves after a listener created interface nodes or left one to OVS.
+    pub(crate) async fn interfaces_changed(&self) {
+        self.interfaces_changed.notified().await
     }
 
     /// Asks the listener of namespace `key` to re-read interface `ifindex` (fire and forget:

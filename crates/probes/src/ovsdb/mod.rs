@@ -270,7 +270,7 @@ impl Runner {
                     }
                     self.sync(&mirror);
                 }
-                _ = registry.interfaces_added() => self.recheck(&mirror, &registry),
+                _ = registry.interfaces_changed() => self.recheck(&mirror, &registry),
                 _ = recheck.tick() => self.recheck(&mirror, &registry),
             }
         }
@@ -318,7 +318,10 @@ impl Runner {
 
     fn recheck(&mut self, mirror: &Mirror, registry: &NamespaceRegistry) {
         let ns = Self::namespaces(registry);
-        if self.writer.needs_recheck(&self.cx.graph.read(), &ns) {
+        if self
+            .writer
+            .needs_recheck(&self.cx.graph.read(), &ns, registry.claims())
+        {
             self.sync(mirror);
         }
     }

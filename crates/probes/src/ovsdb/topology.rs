@@ -14,7 +14,7 @@
 //!
 //! **Merge rule.** An interface row with an `ifindex` is the kernel interface of that index
 //! and name in one of the namespaces the agent knows (host namespace first), if the netlink
-//! node there has that `Name` and, when OVS reports `mac_in_use`, that `MAC`. (Without a MAC
+//! node there has that `Name` and `IfIndex` and, when OVS reports `mac_in_use`, that `MAC`. (Without a MAC
 //! only the host namespace is trusted.) OVS then adds `UUID, OfPort, ExtID, Ovs, LocalIP…`
 //! to that node and, when its type is not the plain system one, its `Type` (recorded in
 //! [`InterfaceClaims`] so netlink writes it too); the kernel keys stay netlink's. Otherwise
@@ -198,13 +198,18 @@ impl Writer {
 
     /// Whether the graph changed under the last sync in a way a new sync would repair: a
     /// kernel node appeared for an interface that had none, or a node merged into vanished
-    /// (its namespace was deleted). Cheap: a few lookups per such interface.
-    pub fn needs_recheck(&self, g: &Graph, namespaces: &[NamespaceRoot]) -> bool {
-        let vanished = self
-            .written
-            .nodes
-            .iter()
-            .any(|(id, w)| matches!(w.role, Role::Merged { .. }) && g.node(id).is_none());
+    /// (its namespace was deleted) or was left by netlink (the kernel interface is gone).
+    /// Cheap: a few lookups per such interface.
+    pub fn needs_recheck(
+        &self,
+        g: &Graph,
+        namespaces: &[NamespaceRoot],
+        claims: &InterfaceClaims,
+    ) -> bool {
+        let vanished = self.written.nodes.iter().any(|(id, w)| {
+            matches!(w.role, Role::Merged { .. })
+                && (g.node(id).is_none() || claims.get(id).is_some_and(|c| c.netlink_gone))
+        });
         vanished
             || self.written.unresolved.iter().any(|(name, idx, mac)| {
                 find_kernel_node(g, namespaces, name, *idx, mac.as_deref()).is_some()
@@ -700,7 +705,10 @@ fn find_kernel_node<'a>(
         }
         let id = interface_node_id(&ns.root, ifindex);
         let Some(n) = g.node(&id) else { continue };
-        if n.metadata.get_str("Name") != Some(name) {
+        // A node netlink has left (kernel keys removed) is no kernel interface any more.
+        if n.metadata.get_str("Name") != Some(name)
+            || n.metadata.get_i64("IfIndex") != Some(i64::from(ifindex))
+        {
             continue;
         }
         if let Some(mac) = mac

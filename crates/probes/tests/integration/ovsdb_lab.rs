@@ -123,6 +123,8 @@ async fn ovs_topology_is_merged_with_netlink_and_follows_changes() {
         &int0,
         "type=internal",
     ]);
+    let (v2, _v2n) = lab.veth_between("v2", &sw, "v2n", &vm1);
+    ovs.vsctl(&["add-port", &br0, &v2]);
 
     let (graph, topo) = start_agent(ovs_config(ovs.unix_address())).await;
     let host = topo.host_node_id().clone();
@@ -340,6 +342,31 @@ async fn ovs_topology_is_merged_with_netlink_and_follows_changes() {
                 })
         },
     )
+    .await;
+
+    // The kernel deletes a veth OVS still has: netlink leaves the node to OVS, which keeps
+    // one node for the interface (the port's), now without the kernel's keys.
+    wait_until(&graph, "second veth merged", |g| {
+        iface_in_ns(g, &sw, &v2).is_some_and(|n| n.metadata.get("UUID").is_some())
+    })
+    .await;
+    lab.ip_in(&sw, &["link", "del", &v2]);
+    wait_until(&graph, "deleted veth: one OVS node of its own", |g| {
+        let nodes = ifaces_named(g, &v2);
+        let Some(port) = typed(g, "ovsport", &v2) else {
+            return false;
+        };
+        nodes.len() == 1
+            && nodes[0].metadata.get("UUID").is_some()
+            && nodes[0].metadata.get("State").is_none()
+            && edge_from(g, &port.id, &nodes[0].id, "layer2").is_some()
+            && edge_from(g, &b0.id, &nodes[0].id, "ownership").is_some()
+    })
+    .await;
+    ovs.vsctl(&["del-port", &br0, &v2]);
+    wait_until(&graph, "deleted veth's port removed", |g| {
+        all_named(g, &v2).is_empty()
+    })
     .await;
 
     // del-port of the internal port: the tap goes, so does its node.

@@ -284,9 +284,24 @@ fn updates_unmerge_delete_and_resync() {
     assert_eq!(v.metadata.get_str("Type"), Some("veth"));
     assert!(wd.claims.get(&veth).is_none());
 
-    // The internal port's tap vanished (netlink gave it up) and then OVS dropped it: deleted,
-    // and netlink is not asked to restore a type of a node that is gone.
+    // The internal port's tap vanished (netlink gave it up, as its engine does: kernel keys
+    // removed): a recheck is due, and the next sync takes the interface back as its own.
+    assert!(!wd.w.needs_recheck(&wd.g, &wd.ns, &wd.claims));
     assert!(wd.claims.netlink_left(&int0));
+    wd.g.update_node(&int0, |m| {
+        m.remove("IfIndex");
+        m.remove("MAC");
+    })
+    .unwrap();
+    assert!(wd.w.needs_recheck(&wd.g, &wd.ns, &wd.claims));
+    wd.sync(&mirror, 7500);
+    assert!(wd.g.node(&int0).is_none(), "left by both: deleted");
+    let own = wd
+        .node("interface", I_INT)
+        .expect("own node for the tapless port");
+    assert!(own.metadata.get("IfIndex").is_some(), "OVS's ifindex kept");
+    assert!(!wd.w.needs_recheck(&wd.g, &wd.ns, &wd.claims));
+    // Then OVS drops the port too: its own node goes, nothing to restore.
     mirror
         .apply(&json!({
             "Bridge": {BR: {"new": {"ports": ["set", [["uuid", P_PA], ["uuid", P_PB], ["uuid", P_GRE]]]}}},
@@ -295,7 +310,7 @@ fn updates_unmerge_delete_and_resync() {
         }))
         .unwrap();
     assert!(wd.sync(&mirror, 8000).is_empty());
-    assert!(wd.g.node(&int0).is_none());
+    assert!(wd.node("interface", I_INT).is_none());
 
     // Options change: RemoteIP follows; patch peer renamed: the patch edge goes.
     mirror
