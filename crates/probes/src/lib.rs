@@ -1,15 +1,18 @@
-//! Skydive agent probes: the only crate that talks to the kernel. It keeps the agent's graph in
-//! step with the host's network: the host node, its network namespaces, their interfaces,
-//! addresses, routes, neighbours and counters.
+//! Skydive agent probes: the only crate that talks to the kernel and to OVS. It keeps the
+//! agent's graph in step with the host's network: the host node, its network namespaces,
+//! their interfaces, addresses, routes, neighbours and counters, and Open vSwitch's bridges,
+//! ports and interfaces.
 //!
 //! Main types:
 //! - [`AgentTopology`]: starts the host node and every topology probe into a
 //!   [`skydive_graph::SharedGraph`], reports [`ProbeStatus`]es, stops them.
-//! - [`TopologyConfig`]: `agent.topology.*` (+ `agent.metadata`), with per-probe configs
-//!   ([`NetlinkConfig`], [`NetnsConfig`]) living beside their probes.
+//! - [`TopologyConfig`]: `agent.topology.*` (+ `agent.metadata` and `ovs.*`), with per-probe
+//!   configs ([`NetlinkConfig`], [`NetnsConfig`], [`OvsConfig`]) living beside their probes.
 //! - [`Probe`] and [`TOPOLOGY_PROBES`]: the probe model (one trait, one file per probe, one
 //!   registry): `hardware` (host facts), `netlink` (interfaces, per namespace), `netns`
-//!   (namespaces in `/var/run/netns`).
+//!   (namespaces in `/var/run/netns`), `ovsdb` (OVS, merged with netlink's interfaces through
+//!   [`interface_claims`]).
+//! - [`OvsdbClient`]: an RFC 7047 client (`transact`, `monitor`…) for the OVS probes.
 //!
 //! Threads: tokio for every socket; `setns` only on short-lived dedicated threads that open a
 //! namespace's sockets and exit ([`namespace::NsHandle::run_inside`]).

@@ -6,7 +6,7 @@
 //! - **Reading** rows the server sends: [`Row`] wraps one row's JSON object and reads a column
 //!   leniently (a column that is missing or has an unexpected shape reads as absent/empty, so
 //!   a server with a different schema never makes the probe fail).
-//! - **Writing** values for `transact`: [`uuid`], [`named_uuid`], [`set`], [`map`],
+//! - **Writing** values for `transact`: [`uuid()`], [`named_uuid`], [`set`], [`map`],
 //!   [`string_map`] build the JSON forms.
 //!
 //! A one-element set and the bare atom are the same value in OVSDB (`"tag": 10` and
