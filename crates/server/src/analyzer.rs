@@ -6,6 +6,9 @@
 //! serve. The store drops history older than `storage.retention_secs` by itself (every
 //! `storage.retention_check_secs`).
 //!
+//! Agents' subgraphs restored this way wait `analyzer.topology.agent_grace_secs` for their
+//! agent to reconnect and resync (see `agents`).
+//!
 //! Shutdown ([`RunningAnalyzer::shutdown`]): stop accepting, close every WebSocket (1001),
 //! wait for the sessions to finish (a `DeleteOnDisconnect` publisher's elements are deleted
 //! then), and only then flush and close the store, so nothing already applied is lost.
@@ -22,6 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::agents::Agents;
 use crate::api::{self, HttpConfig};
 use crate::conns::Registry;
 use crate::history_source::StoreHistory;
@@ -61,6 +65,9 @@ pub struct TopologyConfig {
     /// Graph events kept for WebSocket subscribers that fall behind; one that falls further
     /// behind loses events and is resynchronised with a full `SyncReply`.
     pub buffer_events: usize,
+    /// Seconds an agent's subgraph is kept after its connection is lost without a `Bye` (or
+    /// after it was restored from history at start), waiting for the agent to resync.
+    pub agent_grace_secs: u64,
 }
 
 impl Default for TopologyConfig {
@@ -68,6 +75,7 @@ impl Default for TopologyConfig {
         TopologyConfig {
             backend: "embedded".to_owned(),
             buffer_events: 65_536,
+            agent_grace_secs: 60,
         }
     }
 }
@@ -151,7 +159,14 @@ impl Analyzer {
             restore(&mut graph, nodes, edges);
             graph.set_changelog(store.changelog());
         }
+        let restored_agents = crate::reconcile::agent_origins(&graph);
         let graph = SharedGraph::from_graph(graph);
+        let shutdown = CancellationToken::new();
+        let agents = Agents::new(
+            graph.clone(),
+            Duration::from_secs(settings.analyzer.topology.agent_grace_secs),
+            shutdown.clone(),
+        );
 
         let bind = settings.analyzer.bind_address();
         let listener = TcpListener::bind(&bind)
@@ -182,9 +197,13 @@ impl Analyzer {
             started_at: TimeMs::now(),
             publishers: Registry::new("/ws/publisher"),
             subscribers: Registry::new("/ws/subscriber"),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tasks: TaskTracker::new(),
+            service: "analyzer",
+            agents: Some(agents.clone()),
+            agent: None,
         });
+        agents.restored(restored_agents);
 
         let app = api::router(state.clone())
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -239,7 +258,9 @@ fn restore(graph: &mut Graph, nodes: Vec<skydive_graph::Node>, edges: Vec<skydiv
     );
 }
 
-fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+pub(crate) fn panic_response(
+    err: Box<dyn std::any::Any + Send + 'static>,
+) -> axum::response::Response {
     let what = err
         .downcast_ref::<String>()
         .map(String::as_str)

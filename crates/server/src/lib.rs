@@ -1,5 +1,7 @@
-//! Skydive's analyzer service: the live graph behind an HTTP API and WebSocket endpoints, with
-//! its history recorded by `skydive-store` and queried through `skydive-gremlin`.
+//! Skydive's services: the analyzer (the live graph behind an HTTP API and WebSocket
+//! endpoints, with its history recorded by `skydive-store` and queried through
+//! `skydive-gremlin`) and the agent (the host's topology from `skydive-probes`, served the same
+//! way and forwarded to an analyzer).
 //!
 //! Main types:
 //! - [`Analyzer`]: wiring. Opens the history store, reloads the last state into the live graph,
@@ -11,27 +13,40 @@
 //!   `/api/config/{key}`, `/rpc/topology`); every error is JSON `{"error": "…"}`.
 //! - `ws`: the `/ws/subscriber` and `/ws/publisher` endpoints speaking Skydive's JSON envelope
 //!   `{Namespace, Type, UUID, Status, Obj}`; [`ws::envelope`] decodes untrusted frames.
+//! - [`Agent`], [`AgentSettings`], [`AgentConfig`]: the agent service (`agent.*` keys); its
+//!   analyzer client speaks the versioned [`protocol`] (`docs/protocol.md`) to the analyzer's
+//!   `/ws/agent/topology`, where `reconcile` applies it and `agents` tracks who is connected
+//!   and removes the subgraphs of agents gone for good.
 //! - [`fuzzing`]: harnesses for `cargo fuzz` (one line per target in `fuzz/`).
 //!
 //! Threads and locks: everything runs on tokio; the graph lock is never held across an
 //! `.await` (graph work happens in plain functions called between awaits, or in
 //! `spawn_blocking` when it may be long, such as a Gremlin query).
 //!
-//! Must not: touch the kernel, OVS or packets (that is `skydive-probes`), parse config files
-//! or read the process environment (the binary does, and hands typed config in).
+//! Must not: touch the kernel, OVS or packets itself (that is `skydive-probes`, which the agent
+//! starts), parse config files or read the process environment (the binary does, and hands
+//! typed config in).
 #![forbid(unsafe_code)]
 
+mod agent;
+mod agents;
 mod analyzer;
 mod api;
 mod conns;
 pub mod fuzzing;
 mod history_source;
 mod limits;
+pub mod protocol;
 mod query;
+mod reconcile;
 mod state;
 mod validate;
 pub mod ws;
 
+pub use agent::{
+    Agent, AgentConfig, AgentError, AgentSettings, AgentTopologyConfig, NetlinkKeys, NetnsKeys,
+    OvsKeys, RunningAgent, analyzer_list,
+};
 pub use analyzer::{
     Analyzer, AnalyzerConfig, AnalyzerError, AnalyzerSettings, RunningAnalyzer, TopologyConfig,
 };

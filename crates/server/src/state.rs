@@ -7,6 +7,8 @@ use skydive_graph::{SharedGraph, TimeMs};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::agent::AgentRuntime;
+use crate::agents::Agents;
 use crate::api::HttpConfig;
 use crate::conns::Registry;
 use crate::history_source::StoreHistory;
@@ -30,6 +32,12 @@ pub(crate) struct AppState {
     pub shutdown: CancellationToken,
     /// WebSocket sessions and their writers, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// `analyzer` or `agent`: what `/api` and `/api/status` say this is.
+    pub service: &'static str,
+    /// The analyzer's agents (`/ws/agent/topology`); `None` on an agent.
+    pub agents: Option<Arc<Agents>>,
+    /// The agent's probes and forwarder; `None` on an analyzer.
+    pub agent: Option<Arc<AgentRuntime>>,
 }
 
 pub(crate) type State = Arc<AppState>;

@@ -12,6 +12,7 @@
 //! | `GET/POST /api/edge`, `GET/PATCH/DELETE /api/edge/{id}` | edge CRUD |
 //! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
 //! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
+//! | `GET /ws/agent/topology` | agents forward their graph (analyzer only, [`crate::protocol`]) |
 
 mod config;
 mod element;
@@ -49,7 +50,7 @@ impl Default for HttpConfig {
     }
 }
 
-/// Every route of the analyzer.
+/// Every route of the analyzer (and of the agent, which serves the same API for its graph).
 pub(crate) fn router(state: State) -> Router {
     Router::new()
         .route("/api", get(info))
@@ -79,6 +80,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/api/config/{*key}", get(config::get))
         .route("/ws/subscriber", get(crate::ws::subscriber_handler))
         .route("/ws/publisher", get(crate::ws::publisher_handler))
+        .route(crate::protocol::ENDPOINT, get(crate::ws::agent_handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -88,7 +90,7 @@ pub(crate) fn router(state: State) -> Router {
 async fn info(axum::extract::State(state): axum::extract::State<State>) -> Response {
     axum::Json(serde_json::json!({
         "Version": crate::VERSION,
-        "Service": "analyzer",
+        "Service": state.service,
         "Host": state.host_id,
     }))
     .into_response()

@@ -14,6 +14,7 @@
 //! client silent for `ping_delay + pong_timeout`. Frames larger than
 //! `http.ws.max_message_bytes` close the connection with code 1009.
 
+mod agent;
 pub mod envelope;
 mod publisher;
 mod subscriber;
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiError;
 use crate::conns::ConnCounters;
 
+pub(crate) use agent::agent_handler;
 pub(crate) use publisher::publisher_handler;
 pub(crate) use subscriber::subscriber_handler;
 

@@ -1,0 +1,1014 @@
+//! The agent's analyzer client: forwards the agent's graph to one analyzer at a time over
+//! `/ws/agent/topology` ([`crate::protocol`], `docs/protocol.md`).
+//!
+//! On each connection: a full sync (the graph and a subscription to its changes taken
+//! atomically, sent as `SyncBegin`, chunks of about `agent.sync_chunk_bytes`, `SyncEnd`),
+//! then every change as a delta, in order.
+//!
+//! Queues and losses: changes wait in the graph's event ring, then in the connection's send
+//! queue (`http.ws.queue_size` messages). Neither blocks the probes. When the ring overwrites
+//! changes the forwarder had not read, or the send queue is full, the changes are counted as
+//! dropped and the forwarder sends a new full sync as soon as the queue has room again, so
+//! the analyzer never silently misses a change. An element too large for one message
+//! (`http.ws.max_message_bytes`) is skipped, with the edges touching it, and counted.
+//!
+//! Analyzers: `agent.analyzers` is tried in order; the agent forwards to the first that
+//! accepts it and stays there. When that connection is lost it tries the next one, and so on
+//! round the list; after a round where none answered it waits (0.5 s doubling to
+//! `agent.reconnect_max_secs`, with jitter) and starts again. Keepalive: the agent pings
+//! every `http.ws.ping_delay` seconds and drops an analyzer silent for
+//! `ping_delay + pong_timeout`. On stop it says `Bye`, so the analyzer removes its subgraph
+//! at once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, SystemTime};
+
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::{Value, json};
+use skydive_graph::{Edge, GraphEvent, Id, Node, Received, SharedGraph, Subscription};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{self, AnalyzerMessage, PartialOut, SyncDone, types};
+use crate::ws::WsConfig;
+
+/// First wait after a round of failed connections.
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+/// How long a connection attempt (TCP + handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a forwarder that lost changes checks whether it can resync.
+const RESYNC_CHECK: Duration = Duration::from_millis(50);
+/// Least time between two syncs asked for by the analyzer.
+const MIN_REQUESTED_RESYNC: Duration = Duration::from_secs(1);
+/// How long `Bye` may take to leave on stop.
+const BYE_WAIT: Duration = Duration::from_secs(3);
+/// Messages written before the socket is flushed.
+const WRITE_BATCH: usize = 256;
+
+/// What the forwarder needs.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwarderConfig {
+    pub host_id: String,
+    /// `host:port`, `ws://host:port[/path]` or `http://host:port`.
+    pub analyzers: Vec<String>,
+    pub ws: WsConfig,
+    pub chunk_bytes: usize,
+    pub backoff_max: Duration,
+}
+
+/// The WebSocket URL of an analyzer address.
+pub(crate) fn analyzer_url(addr: &str) -> String {
+    let a = addr.trim().trim_end_matches('/');
+    let (scheme, rest) = match a.split_once("://") {
+        Some(("http", r)) => ("ws", r),
+        Some(("https", r)) => ("wss", r),
+        Some((s, r)) => (s, r),
+        None => ("ws", a),
+    };
+    if rest.contains('/') {
+        format!("{scheme}://{rest}")
+    } else {
+        format!("{scheme}://{rest}{}", protocol::ENDPOINT)
+    }
+}
+
+/// Counters of the forwarder, over every connection.
+#[derive(Debug, Default, Serialize)]
+struct Counters {
+    /// Graph changes sent as deltas.
+    #[serde(rename = "Events", serialize_with = "atomic")]
+    events: AtomicU64,
+    /// Messages written to analyzers (sync messages included).
+    #[serde(rename = "Sent", serialize_with = "atomic")]
+    sent: AtomicU64,
+    /// Changes lost before they could be sent (event ring overwritten, send queue full); each
+    /// loss is repaired by a resync.
+    #[serde(rename = "Dropped", serialize_with = "atomic")]
+    dropped: AtomicU64,
+    /// Elements (or changes) too large for one message, not sent.
+    #[serde(rename = "Oversized", serialize_with = "atomic")]
+    oversized: AtomicU64,
+    /// Full syncs sent.
+    #[serde(rename = "Syncs", serialize_with = "atomic")]
+    syncs: AtomicU64,
+    /// Of those, syncs sent to repair losses or because the analyzer asked.
+    #[serde(rename = "Resyncs", serialize_with = "atomic")]
+    resyncs: AtomicU64,
+    /// Connections established.
+    #[serde(rename = "Connects", serialize_with = "atomic")]
+    connects: AtomicU64,
+    /// Connection attempts that failed, and connections lost.
+    #[serde(rename = "Failures", serialize_with = "atomic")]
+    failures: AtomicU64,
+}
+
+fn atomic<S: serde::Serializer>(v: &AtomicU64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(v.load(Relaxed))
+}
+
+/// One configured analyzer, as `/api/status` shows it.
+#[derive(Debug, Default, Clone, Serialize)]
+struct Slot {
+    #[serde(rename = "URL")]
+    url: String,
+    /// `idle`, `connecting`, `syncing`, `synced`, `failed`.
+    #[serde(rename = "State")]
+    state: &'static str,
+    #[serde(rename = "IsConnected")]
+    is_connected: bool,
+    #[serde(rename = "ConnectTime", skip_serializing_if = "Option::is_none")]
+    connect_time: Option<String>,
+    #[serde(rename = "LastError", skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(rename = "LastSync", skip_serializing_if = "Option::is_none")]
+    last_sync: Option<SyncDone>,
+}
+
+/// What the forwarder shows in `/api/status`.
+#[derive(Debug)]
+pub(crate) struct ForwarderStatus {
+    addrs: Vec<String>,
+    slots: Mutex<Vec<Slot>>,
+    /// Index of the analyzer in use, `usize::MAX` when none.
+    active: AtomicUsize,
+    counters: Counters,
+}
+
+impl ForwarderStatus {
+    fn new(addrs: &[String]) -> Self {
+        ForwarderStatus {
+            addrs: addrs.to_vec(),
+            slots: Mutex::new(
+                addrs
+                    .iter()
+                    .map(|a| Slot {
+                        url: analyzer_url(a),
+                        state: "idle",
+                        ..Slot::default()
+                    })
+                    .collect(),
+            ),
+            active: AtomicUsize::new(usize::MAX),
+            counters: Counters::default(),
+        }
+    }
+
+    fn with(&self, i: usize, f: impl FnOnce(&mut Slot)) {
+        if let Some(s) = self.slots.lock().get_mut(i) {
+            f(s);
+        }
+    }
+
+    /// `Analyzers` of the agent's `/api/status`: one entry per configured address.
+    pub fn analyzers(&self) -> Value {
+        let active = self.active.load(Relaxed);
+        let slots = self.slots.lock();
+        let mut m = serde_json::Map::new();
+        for (i, (addr, s)) in self.addrs.iter().zip(slots.iter()).enumerate() {
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.insert("Active".into(), Value::Bool(i == active));
+            }
+            m.insert(addr.clone(), v);
+        }
+        Value::Object(m)
+    }
+
+    /// Counters over every connection.
+    pub fn counters(&self) -> Value {
+        serde_json::to_value(&self.counters).unwrap_or(Value::Null)
+    }
+
+    /// Whether the analyzer in use has acknowledged a full sync.
+    pub fn is_synced(&self) -> bool {
+        let i = self.active.load(Relaxed);
+        self.slots
+            .lock()
+            .get(i)
+            .is_some_and(|s| s.state == "synced")
+    }
+}
+
+/// A running forwarder.
+pub(crate) struct Forwarder {
+    status: Arc<ForwarderStatus>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Forwarder {
+    pub fn start(cfg: ForwarderConfig, graph: SharedGraph) -> Forwarder {
+        let status = Arc::new(ForwarderStatus::new(&cfg.analyzers));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(cfg, graph, status.clone(), stop.clone()));
+        Forwarder { status, stop, task }
+    }
+
+    pub fn status(&self) -> &Arc<ForwarderStatus> {
+        &self.status
+    }
+
+    /// Says `Bye` to the analyzer in use (if any) and stops.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            tracing::warn!("analyzer forwarder task failed: {e}");
+        }
+    }
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn run(
+    cfg: ForwarderConfig,
+    graph: SharedGraph,
+    status: Arc<ForwarderStatus>,
+    stop: CancellationToken,
+) {
+    let n = cfg.analyzers.len();
+    if n == 0 {
+        return;
+    }
+    let mut next = 0usize;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let mut delivered = false;
+        for k in 0..n {
+            let i = (next + k) % n;
+            if stop.is_cancelled() {
+                return;
+            }
+            status.with(i, |s| s.state = "connecting");
+            let url = analyzer_url(&cfg.analyzers[i]);
+            let attempt = tokio::select! {
+                r = connect(&url, &cfg) => r,
+                _ = stop.cancelled() => return,
+            };
+            let ws = match attempt {
+                Ok(ws) => ws,
+                Err(e) => {
+                    status.counters.failures.fetch_add(1, Relaxed);
+                    tracing::debug!(analyzer = %url, "cannot connect: {e}");
+                    status.with(i, |s| {
+                        s.state = "failed";
+                        s.last_error = Some(e);
+                    });
+                    continue;
+                }
+            };
+            tracing::info!(analyzer = %url, "connected to analyzer");
+            status.counters.connects.fetch_add(1, Relaxed);
+            status.active.store(i, Relaxed);
+            status.with(i, |s| {
+                s.is_connected = true;
+                s.connect_time =
+                    Some(humantime::format_rfc3339_millis(SystemTime::now()).to_string());
+                s.last_error = None;
+            });
+            let mut session = Session::new(&cfg, &graph, &status, i);
+            let end = session.run(ws, &stop).await;
+            status.active.store(usize::MAX, Relaxed);
+            let stopped = matches!(end, End::Stopped);
+            status.with(i, |s| {
+                s.is_connected = false;
+                s.state = if stopped { "idle" } else { "failed" };
+                if let End::Lost(why) = &end {
+                    s.last_error = Some(why.clone());
+                }
+            });
+            if stopped {
+                return;
+            }
+            if let End::Lost(why) = &end {
+                status.counters.failures.fetch_add(1, Relaxed);
+                tracing::warn!(analyzer = %url, "connection to analyzer lost: {why}");
+            }
+            if session.synced {
+                delivered = true;
+                backoff = BACKOFF_MIN;
+            }
+            // Fail over: start the next round with the analyzer after this one.
+            next = (i + 1) % n;
+            break;
+        }
+        if delivered {
+            continue;
+        }
+        let wait = jitter(backoff);
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "no analyzer reachable; retrying later"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max.max(BACKOFF_MIN));
+    }
+}
+
+/// `d` ± 20%, so many agents do not reconnect in step.
+fn jitter(d: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    let f = 0.8 + f64::from(nanos % 1000) / 2500.0;
+    d.mul_f64(f)
+}
+
+async fn connect(url: &str, cfg: &ForwarderConfig) -> Result<Ws, String> {
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| format!("invalid analyzer address `{url}`: {e}"))?;
+    let h = req.headers_mut();
+    let mut put = |k: &'static str, v: &str| -> Result<(), String> {
+        let v = v
+            .parse()
+            .map_err(|_| format!("host id `{v}` cannot be sent in a header"))?;
+        h.insert(k, v);
+        Ok(())
+    };
+    put("X-Host-ID", &cfg.host_id)?;
+    put("X-Client-Type", protocol::CLIENT_TYPE)?;
+    put(protocol::VERSION_HEADER, &protocol::VERSION.to_string())?;
+    let max = cfg.ws.max_message_bytes.max(1024);
+    let wsc = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let r = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_with_config(req, Some(wsc), true),
+    )
+    .await
+    .map_err(|_| format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()))?;
+    match r {
+        Ok((ws, resp)) => {
+            let speaks = resp
+                .headers()
+                .get(protocol::VERSION_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if speaks != protocol::VERSION.to_string() {
+                return Err(format!(
+                    "the analyzer does not speak agent protocol version {} (it answered `{speaks}`)",
+                    protocol::VERSION
+                ));
+            }
+            Ok(ws)
+        }
+        Err(tungstenite::Error::Http(resp)) => {
+            let body = resp
+                .body()
+                .as_deref()
+                .map(|b| {
+                    serde_json::from_slice::<Value>(b)
+                        .ok()
+                        .and_then(|v| v["error"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| String::from_utf8_lossy(b).into_owned())
+                })
+                .unwrap_or_default();
+            Err(format!("refused with HTTP {}: {body}", resp.status()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Why a session ended.
+enum End {
+    /// The agent stops (`Bye` sent).
+    Stopped,
+    /// The connection failed or the analyzer went away.
+    Lost(String),
+}
+
+/// What the session hands its writer.
+enum Out {
+    Msg(&'static str, String),
+    Close(u16, &'static str),
+}
+
+/// A full sync being sent: `SyncBegin`, chunks, `SyncEnd`.
+struct SyncCursor {
+    generation: u64,
+    nodes: Vec<Arc<Node>>,
+    edges: Vec<Arc<Edge>>,
+    began: bool,
+    node_pos: usize,
+    edge_pos: usize,
+    ended: bool,
+    chunk_bytes: usize,
+    max_obj: usize,
+}
+
+impl SyncCursor {
+    /// The next message, or `None` when the sync is sent. Skipped elements go to `skipped`.
+    fn next(&mut self, skipped: &mut HashSet<Id>, oversized: &AtomicU64) -> Option<Out> {
+        if !self.began {
+            self.began = true;
+            let obj = json!({"Generation": self.generation, "Nodes": self.nodes.len(), "Edges": self.edges.len()});
+            return Some(Out::Msg(types::SYNC_BEGIN, obj.to_string()));
+        }
+        if self.node_pos < self.nodes.len() || self.edge_pos < self.edges.len() {
+            return Some(self.chunk(skipped, oversized));
+        }
+        if !self.ended {
+            self.ended = true;
+            let obj = json!({"Generation": self.generation});
+            return Some(Out::Msg(types::SYNC_END, obj.to_string()));
+        }
+        None
+    }
+
+    fn chunk(&mut self, skipped: &mut HashSet<Id>, oversized: &AtomicU64) -> Out {
+        let mut nodes = String::new();
+        let mut edges = String::new();
+        let mut count = 0usize;
+        let full = |len: usize, count: usize, chunk: usize| {
+            len >= chunk || count >= protocol::MAX_CHUNK_ELEMENTS
+        };
+        while self.node_pos < self.nodes.len() && !full(nodes.len(), count, self.chunk_bytes) {
+            let n = &self.nodes[self.node_pos];
+            let text = protocol::node_obj(n);
+            if text.len() > self.max_obj {
+                oversized.fetch_add(1, Relaxed);
+                skipped.insert(n.id.clone());
+                tracing::warn!(node = %n.id, bytes = text.len(), "node too large for one message (http.ws.max_message_bytes): not forwarded");
+                self.node_pos += 1;
+                continue;
+            }
+            if !nodes.is_empty() && nodes.len() + text.len() > self.chunk_bytes {
+                break;
+            }
+            if !nodes.is_empty() {
+                nodes.push(',');
+            }
+            nodes.push_str(&text);
+            count += 1;
+            self.node_pos += 1;
+        }
+        if self.node_pos >= self.nodes.len() {
+            while self.edge_pos < self.edges.len()
+                && !full(nodes.len() + edges.len(), count, self.chunk_bytes)
+            {
+                let e = &self.edges[self.edge_pos];
+                if skipped.contains(&e.parent) || skipped.contains(&e.child) {
+                    oversized.fetch_add(1, Relaxed);
+                    skipped.insert(e.id.clone());
+                    self.edge_pos += 1;
+                    continue;
+                }
+                let text = protocol::edge_obj(e);
+                if text.len() > self.max_obj {
+                    oversized.fetch_add(1, Relaxed);
+                    skipped.insert(e.id.clone());
+                    self.edge_pos += 1;
+                    continue;
+                }
+                let used = nodes.len() + edges.len();
+                if used > 0 && used + text.len() > self.chunk_bytes {
+                    break;
+                }
+                if !edges.is_empty() {
+                    edges.push(',');
+                }
+                edges.push_str(&text);
+                count += 1;
+                self.edge_pos += 1;
+            }
+        }
+        Out::Msg(
+            types::SYNC_CHUNK,
+            format!(
+                "{{\"Generation\":{},\"Nodes\":[{nodes}],\"Edges\":[{edges}]}}",
+                self.generation
+            ),
+        )
+    }
+}
+
+/// One connection to an analyzer.
+struct Session<'a> {
+    cfg: &'a ForwarderConfig,
+    graph: &'a SharedGraph,
+    status: &'a Arc<ForwarderStatus>,
+    slot: usize,
+    generation: u64,
+    /// Whether the analyzer acknowledged a sync on this connection.
+    synced: bool,
+    /// Elements too large to send, and the edges touching them.
+    skipped: HashSet<Id>,
+    max_obj: usize,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        cfg: &'a ForwarderConfig,
+        graph: &'a SharedGraph,
+        status: &'a Arc<ForwarderStatus>,
+        slot: usize,
+    ) -> Self {
+        Session {
+            cfg,
+            graph,
+            status,
+            slot,
+            generation: 0,
+            synced: false,
+            skipped: HashSet::new(),
+            max_obj: cfg
+                .ws
+                .max_message_bytes
+                .max(1024)
+                .saturating_sub(protocol::FRAME_OVERHEAD),
+        }
+    }
+
+    /// The graph and a subscription to what follows it, as a sync to send.
+    fn start_sync(&mut self) -> (SyncCursor, Subscription) {
+        self.generation += 1;
+        self.skipped.clear();
+        let ((nodes, edges), sub) = self.graph.subscribe_with(|g| {
+            (
+                g.nodes().cloned().collect::<Vec<_>>(),
+                g.edges().cloned().collect::<Vec<_>>(),
+            )
+        });
+        self.status.counters.syncs.fetch_add(1, Relaxed);
+        self.status.with(self.slot, |s| s.state = "syncing");
+        (
+            SyncCursor {
+                generation: self.generation,
+                nodes,
+                edges,
+                began: false,
+                node_pos: 0,
+                edge_pos: 0,
+                ended: false,
+                chunk_bytes: self.cfg.chunk_bytes.clamp(1024, self.max_obj),
+                max_obj: self.max_obj,
+            },
+            sub,
+        )
+    }
+
+    async fn run(&mut self, ws: Ws, stop: &CancellationToken) -> End {
+        let (sink, mut stream) = ws.split();
+        let (tx, rx) = mpsc::channel::<Out>(self.cfg.ws.queue_size.max(16));
+        let ping_every = Duration::from_secs(self.cfg.ws.ping_delay.max(1));
+        let silence =
+            Duration::from_secs(self.cfg.ws.ping_delay.max(1) + self.cfg.ws.pong_timeout.max(1));
+        let writer = tokio::spawn(writer(sink, rx, ping_every, self.status.clone()));
+
+        let (cursor, sub) = self.start_sync();
+        let mut pending = Some(cursor);
+        let mut sub = Some(sub);
+        let mut desynced = false;
+        let mut last_requested: Option<tokio::time::Instant> = None;
+        let mut last_seen = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(RESYNC_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        let end = loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => {
+                    let bye = async {
+                        let _ = tx.send(Out::Msg(types::BYE, "{}".to_owned())).await;
+                        let _ = tx.send(Out::Close(1000, "agent stopping")).await;
+                    };
+                    let _ = tokio::time::timeout(BYE_WAIT, bye).await;
+                    break End::Stopped;
+                }
+                permit = tx.reserve(), if pending.is_some() => {
+                    let Ok(permit) = permit else { break End::Lost("writer stopped".into()) };
+                    let msg = pending.as_mut().and_then(|c| c.next(&mut self.skipped, &self.status.counters.oversized));
+                    match msg {
+                        Some(m) => permit.send(m),
+                        None => pending = None,
+                    }
+                }
+                r = next_event(&mut sub), if pending.is_none() && !desynced => {
+                    match r {
+                        Received::Event(ev) => {
+                            if let Err(lost) = self.forward(&tx, ev) {
+                                if lost {
+                                    break End::Lost("writer stopped".into());
+                                }
+                                desynced = true;
+                                sub = None;
+                            }
+                        }
+                        Received::Lagged(n) => {
+                            self.status.counters.dropped.fetch_add(n, Relaxed);
+                            tracing::warn!(lost = n, "forwarder fell behind the graph's event ring: resyncing");
+                            desynced = true;
+                            sub = None;
+                        }
+                        Received::Closed => break End::Lost("the agent's graph is gone".into()),
+                    }
+                }
+                _ = tick.tick(), if desynced && pending.is_none() => {
+                    // Resync once the queue has drained to half: the sync then has room.
+                    if tx.capacity() * 2 >= tx.max_capacity() {
+                        self.status.counters.resyncs.fetch_add(1, Relaxed);
+                        let (c, s) = self.start_sync();
+                        pending = Some(c);
+                        sub = Some(s);
+                        desynced = false;
+                    }
+                }
+                m = stream.next() => {
+                    last_seen = tokio::time::Instant::now();
+                    match m {
+                        Some(Ok(Message::Text(t))) => self.on_analyzer(t.as_bytes(), &mut desynced, &mut sub, &mut last_requested),
+                        Some(Ok(Message::Binary(b))) => self.on_analyzer(&b, &mut desynced, &mut sub, &mut last_requested),
+                        Some(Ok(Message::Close(frame))) => {
+                            break End::Lost(match frame {
+                                Some(f) => format!("analyzer closed the connection ({}: {})", u16::from(f.code), f.reason),
+                                None => "analyzer closed the connection".to_owned(),
+                            });
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => break End::Lost(e.to_string()),
+                        None => break End::Lost("connection closed".to_owned()),
+                    }
+                }
+                _ = tokio::time::sleep_until(last_seen + silence) => {
+                    break End::Lost(format!("analyzer silent for {}s", silence.as_secs()));
+                }
+            }
+        };
+        drop(tx);
+        match &end {
+            End::Stopped => {
+                let _ = tokio::time::timeout(BYE_WAIT, writer).await;
+            }
+            End::Lost(_) => writer.abort(),
+        }
+        end
+    }
+
+    /// Handles an analyzer message.
+    fn on_analyzer(
+        &mut self,
+        bytes: &[u8],
+        desynced: &mut bool,
+        sub: &mut Option<Subscription>,
+        last_requested: &mut Option<tokio::time::Instant>,
+    ) {
+        match protocol::decode_analyzer(bytes) {
+            Ok(AnalyzerMessage::SyncDone(d)) => {
+                if d.generation == self.generation {
+                    self.synced = true;
+                    self.status.with(self.slot, |s| {
+                        s.state = "synced";
+                        s.last_sync = Some(d);
+                    });
+                }
+            }
+            Ok(AnalyzerMessage::SyncRequest(r)) => {
+                let now = tokio::time::Instant::now();
+                if last_requested.is_some_and(|t| now < t + MIN_REQUESTED_RESYNC) {
+                    tracing::debug!(
+                        "analyzer asked for a sync again too soon; ignored: {}",
+                        r.reason
+                    );
+                    return;
+                }
+                *last_requested = Some(now);
+                tracing::info!("analyzer asked for a full sync: {}", r.reason);
+                *desynced = true;
+                *sub = None;
+            }
+            Ok(AnalyzerMessage::Error(e)) => {
+                tracing::debug!(seq = ?e.seq, "analyzer refused a message: {}", e.error);
+            }
+            Ok(AnalyzerMessage::Unknown(kind)) => {
+                tracing::debug!("ignoring analyzer message of unknown type `{kind}`");
+            }
+            Err(e) => tracing::debug!("unreadable analyzer message: {e}"),
+        }
+    }
+
+    /// Queues one change. `Err(false)`: the queue is full (changes lost, resync);
+    /// `Err(true)`: the writer is gone.
+    fn forward(&mut self, tx: &mpsc::Sender<Out>, ev: GraphEvent) -> Result<(), bool> {
+        let Some((kind, obj)) = self.encode(&ev) else {
+            return Ok(());
+        };
+        match tx.try_send(Out::Msg(kind, obj)) {
+            Ok(()) => {
+                self.status.counters.events.fetch_add(1, Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.status.counters.dropped.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    "send queue to the analyzer is full (http.ws.queue_size): resyncing"
+                );
+                Err(false)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(true),
+        }
+    }
+
+    /// A change as a message; `None` when it concerns an element too large to send.
+    fn encode(&mut self, ev: &GraphEvent) -> Option<(&'static str, String)> {
+        use GraphEvent::*;
+        let id = ev
+            .node()
+            .map(|n| &n.id)
+            .or_else(|| ev.edge().map(|e| &e.id))?;
+        if let Some(e) = ev.edge()
+            && (self.skipped.contains(&e.parent) || self.skipped.contains(&e.child))
+        {
+            return self.skip(id, ev);
+        }
+        let (kind, obj) = match ev {
+            NodeAdded(n) => (types::NODE_ADDED, protocol::node_obj(n)),
+            NodeUpdated(n) => (types::NODE_UPDATED, protocol::node_obj(n)),
+            NodePartiallyUpdated(n, ops) if !self.skipped.contains(&n.id) => {
+                if ops.iter().any(|o| o.key.contains('.')) {
+                    // A top-level key with a dot would read as a path on the other side.
+                    (types::NODE_UPDATED, protocol::node_obj(n))
+                } else {
+                    (
+                        types::NODE_PARTIALLY_UPDATED,
+                        partial(&n.id, n.updated_at, n.revision, ops),
+                    )
+                }
+            }
+            NodeDeleted(n) => (types::NODE_DELETED, deletion(&n.id, n.deleted_at)),
+            EdgeAdded(e) => (types::EDGE_ADDED, protocol::edge_obj(e)),
+            EdgeUpdated(e) => (types::EDGE_UPDATED, protocol::edge_obj(e)),
+            EdgePartiallyUpdated(e, ops) if !self.skipped.contains(&e.id) => {
+                if ops.iter().any(|o| o.key.contains('.')) {
+                    (types::EDGE_UPDATED, protocol::edge_obj(e))
+                } else {
+                    (
+                        types::EDGE_PARTIALLY_UPDATED,
+                        partial(&e.id, e.updated_at, e.revision, ops),
+                    )
+                }
+            }
+            EdgeDeleted(e) => (types::EDGE_DELETED, deletion(&e.id, e.deleted_at)),
+            NodePartiallyUpdated(..) | EdgePartiallyUpdated(..) => return self.skip(id, ev),
+        };
+        if matches!(ev, NodeDeleted(_) | EdgeDeleted(_)) && self.skipped.remove(id) {
+            // The analyzer never had it.
+            return None;
+        }
+        if obj.len() > self.max_obj {
+            return self.skip(id, ev);
+        }
+        if matches!(
+            ev,
+            NodeAdded(_) | NodeUpdated(_) | EdgeAdded(_) | EdgeUpdated(_)
+        ) {
+            self.skipped.remove(id);
+        }
+        Some((kind, obj))
+    }
+
+    fn skip(&mut self, id: &Id, ev: &GraphEvent) -> Option<(&'static str, String)> {
+        self.status.counters.oversized.fetch_add(1, Relaxed);
+        if matches!(ev, GraphEvent::NodeDeleted(_) | GraphEvent::EdgeDeleted(_)) {
+            self.skipped.remove(id);
+        } else {
+            self.skipped.insert(id.clone());
+        }
+        None
+    }
+}
+
+fn partial(
+    id: &str,
+    updated_at: skydive_graph::TimeMs,
+    revision: i64,
+    ops: &[skydive_graph::MetadataOp],
+) -> String {
+    serde_json::to_string(&PartialOut {
+        id,
+        updated_at,
+        revision,
+        ops,
+    })
+    .unwrap_or_else(|_| "null".to_owned())
+}
+
+fn deletion(id: &str, at: Option<skydive_graph::TimeMs>) -> String {
+    json!({"ID": id, "DeletedAt": at}).to_string()
+}
+
+async fn next_event(sub: &mut Option<Subscription>) -> Received {
+    match sub {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes queued messages (numbering them), pings, and closes.
+async fn writer(
+    mut sink: futures::stream::SplitSink<Ws, Message>,
+    mut rx: mpsc::Receiver<Out>,
+    ping_every: Duration,
+    status: Arc<ForwarderStatus>,
+) {
+    let mut seq = 0u64;
+    let mut ping = tokio::time::interval(ping_every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let frame = |seq: &mut u64, kind: &str, obj: &str| {
+        *seq += 1;
+        Message::Text(protocol::agent_frame(*seq, kind, obj).into())
+    };
+    loop {
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(first) = m else {
+                    let _ = sink.close().await;
+                    return;
+                };
+                let mut next = Some(first);
+                let mut n = 0;
+                while let Some(out) = next.take() {
+                    match out {
+                        Out::Msg(kind, obj) => {
+                            if sink.feed(frame(&mut seq, kind, &obj)).await.is_err() {
+                                return;
+                            }
+                            status.counters.sent.fetch_add(1, Relaxed);
+                        }
+                        Out::Close(code, reason) => {
+                            let _ = sink
+                                .send(Message::Close(Some(CloseFrame {
+                                    code: code.into(),
+                                    reason: reason.into(),
+                                })))
+                                .await;
+                            let _ = sink.close().await;
+                            return;
+                        }
+                    }
+                    n += 1;
+                    if n < WRITE_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use skydive_graph::{GraphOptions, Metadata};
+
+    #[test]
+    fn addresses_become_urls() {
+        assert_eq!(
+            analyzer_url("127.0.0.1:8082"),
+            "ws://127.0.0.1:8082/ws/agent/topology"
+        );
+        assert_eq!(analyzer_url("http://a:1/"), "ws://a:1/ws/agent/topology");
+        assert_eq!(analyzer_url("ws://a:1/custom"), "ws://a:1/custom");
+    }
+
+    fn cursor(
+        nodes: Vec<Arc<Node>>,
+        edges: Vec<Arc<Edge>>,
+        chunk: usize,
+        max: usize,
+    ) -> SyncCursor {
+        SyncCursor {
+            generation: 7,
+            nodes,
+            edges,
+            began: false,
+            node_pos: 0,
+            edge_pos: 0,
+            ended: false,
+            chunk_bytes: chunk,
+            max_obj: max,
+        }
+    }
+
+    #[test]
+    fn syncs_are_chunked_nodes_first_and_skip_oversized_elements() {
+        let g = SharedGraph::new(GraphOptions::new("h", "agent.h"));
+        let mut ids = Vec::new();
+        for i in 0..50 {
+            let pad = if i == 3 {
+                "x".repeat(5000)
+            } else {
+                String::new()
+            };
+            let n = g
+                .write()
+                .create_node(
+                    format!("n{i:02}").into(),
+                    Metadata::from_pairs([
+                        ("Name", json!(format!("n{i}"))),
+                        ("Type", json!("t")),
+                        ("Pad", json!(pad)),
+                    ]),
+                )
+                .unwrap();
+            ids.push(n.id.clone());
+        }
+        for i in 0..10 {
+            g.write()
+                .create_edge(
+                    format!("e{i}").into(),
+                    ids[i].clone(),
+                    ids[i + 1].clone(),
+                    Metadata::from_pairs([("RelationType", json!("layer2"))]),
+                )
+                .unwrap();
+        }
+        let (nodes, edges) = {
+            let r = g.read();
+            let mut n: Vec<_> = r.nodes().cloned().collect();
+            n.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut e: Vec<_> = r.edges().cloned().collect();
+            e.sort_by(|a, b| a.id.cmp(&b.id));
+            (n, e)
+        };
+        let mut c = cursor(nodes, edges, 2048, 4096);
+        let mut skipped = HashSet::new();
+        let oversized = AtomicU64::new(0);
+        let mut msgs = Vec::new();
+        while let Some(Out::Msg(kind, obj)) = c.next(&mut skipped, &oversized) {
+            assert!(obj.len() <= 2048 + 4096, "{}", obj.len());
+            msgs.push((kind, serde_json::from_str::<Value>(&obj).unwrap()));
+        }
+        assert_eq!(msgs.first().unwrap().0, "SyncBegin");
+        assert_eq!(
+            msgs.first().unwrap().1,
+            json!({"Generation": 7, "Nodes": 50, "Edges": 10})
+        );
+        assert_eq!(msgs.last().unwrap().0, "SyncEnd");
+        let chunks: Vec<&Value> = msgs
+            .iter()
+            .filter(|(k, _)| *k == "SyncChunk")
+            .map(|(_, v)| v)
+            .collect();
+        assert!(chunks.len() > 2, "cut into several chunks");
+        let count = |key: &str| {
+            chunks
+                .iter()
+                .map(|c| c[key].as_array().unwrap().len())
+                .sum::<usize>()
+        };
+        assert_eq!(count("Nodes"), 49, "the oversized node is skipped");
+        // n03's edges (e2: n02->n03, e3: n03->n04) are skipped with it.
+        assert_eq!(count("Edges"), 8);
+        assert_eq!(oversized.load(Relaxed), 3);
+        let first_edge_chunk = chunks
+            .iter()
+            .position(|c| !c["Edges"].as_array().unwrap().is_empty())
+            .unwrap();
+        assert!(
+            chunks[first_edge_chunk + 1..]
+                .iter()
+                .all(|c| c["Nodes"].as_array().unwrap().is_empty())
+        );
+        // Every element is decodable by the analyzer.
+        for c in &chunks {
+            let frame = protocol::agent_frame(2, "SyncChunk", &c.to_string());
+            protocol::decode_agent(frame.as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn jitter_stays_near_the_delay() {
+        for _ in 0..100 {
+            let d = jitter(Duration::from_secs(10));
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
+                "{d:?}"
+            );
+        }
+    }
+}

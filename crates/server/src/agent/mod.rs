@@ -1,0 +1,493 @@
+//! The agent service: the host's topology probes keep a local graph live; the agent serves the
+//! same API as the analyzer for that graph (REST, Gremlin, `/ws/subscriber`, no history) on
+//! `agent.listen`, and forwards it to an analyzer ([`forwarder`]).
+//!
+//! Main types: [`Agent`] (start), [`RunningAgent`] (address, graph, shutdown), [`AgentConfig`]
+//! (`agent.*`), [`AgentSettings`] (everything, checked by the binary).
+//!
+//! Failures: a probe that cannot run or breaks is reported in `/api/status`
+//! (`TopologyProbes`), an analyzer that cannot be reached in `Analyzers`; neither stops the
+//! agent. Only an invalid configuration, a host node that cannot be created or a listen
+//! address that cannot be bound refuse to start.
+//!
+//! Must not: read files or the environment (the binary does), or touch the kernel itself
+//! (`skydive-probes` does).
+
+pub(crate) mod forwarder;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
+use skydive_graph::{GraphOptions, SharedGraph, TimeMs};
+use skydive_probes::{AgentTopology, NetlinkConfig, NetnsConfig, OvsConfig, TopologyConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{self, HttpConfig};
+use crate::conns::Registry;
+use crate::state::{AppState, State};
+use forwarder::{Forwarder, ForwarderConfig, ForwarderStatus};
+
+/// How long shutdown waits for WebSocket sessions to finish.
+const SESSION_DRAIN: Duration = Duration::from_secs(5);
+
+/// `agent.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentConfig {
+    /// Address of the agent's own API: `host:port`, `:port` or `port`. Skydive: `127.0.0.1:8081`.
+    pub listen: String,
+    /// Analyzers to forward the graph to, tried in order (`host:port`); a YAML list, or one
+    /// string with addresses separated by commas or spaces (Skydive's seed form). Absent: the
+    /// top-level `analyzers`, else `127.0.0.1:8082`; `[]`: forward to none.
+    #[serde(deserialize_with = "analyzer_list")]
+    pub analyzers: Option<Vec<String>>,
+    /// `agent.topology.*`.
+    pub topology: AgentTopologyConfig,
+    /// Merged into the host node's metadata.
+    pub metadata: Map<String, Value>,
+    /// Target size of one sync message, in bytes; a full sync is cut into chunks of about this
+    /// size (each below `http.ws.max_message_bytes`).
+    pub sync_chunk_bytes: usize,
+    /// Longest wait between two rounds of connection attempts, in seconds.
+    pub reconnect_max_secs: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            listen: "127.0.0.1:8081".to_owned(),
+            analyzers: None,
+            topology: AgentTopologyConfig::default(),
+            metadata: Map::new(),
+            sync_chunk_bytes: 1 << 20,
+            reconnect_max_secs: 30,
+        }
+    }
+}
+
+/// `agent.topology.*`: the keys of [`skydive_probes::TopologyConfig`] (its defaults).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentTopologyConfig {
+    /// Optional probes (`ovsdb`); `hardware`, `netlink` and `netns` always run.
+    pub probes: Vec<String>,
+    pub netlink: NetlinkKeys,
+    pub netns: NetnsKeys,
+}
+
+/// `agent.topology.netlink.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetlinkKeys {
+    /// Seconds between two reads of the interface counters.
+    pub metrics_update: u64,
+    /// Receive buffer of each namespace's notification socket, in bytes.
+    pub socket_buffer_bytes: usize,
+}
+
+impl Default for NetlinkKeys {
+    fn default() -> Self {
+        let d = NetlinkConfig::default();
+        NetlinkKeys {
+            metrics_update: d.metrics_update,
+            socket_buffer_bytes: d.socket_buffer_bytes,
+        }
+    }
+}
+
+/// `agent.topology.netns.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetnsKeys {
+    /// Directory of namespace mounts to watch.
+    pub run_path: PathBuf,
+}
+
+impl Default for NetnsKeys {
+    fn default() -> Self {
+        NetnsKeys {
+            run_path: NetnsConfig::default().run_path,
+        }
+    }
+}
+
+/// `ovs.*` (top level, as in Skydive): where the `ovsdb` probe finds OVSDB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OvsKeys {
+    pub ovsdb: String,
+    pub enable_stats: bool,
+    pub max_message_bytes: usize,
+}
+
+impl Default for OvsKeys {
+    fn default() -> Self {
+        let d = OvsConfig::default();
+        OvsKeys {
+            ovsdb: d.ovsdb,
+            enable_stats: d.enable_stats,
+            max_message_bytes: d.max_message_bytes,
+        }
+    }
+}
+
+/// Reads an analyzer list: a YAML list, a string (`"a:1,b:2"` or `"a:1 b:2"`) or null.
+pub fn analyzer_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<Form>::deserialize(d)? {
+        None => None,
+        Some(Form::One(s)) => Some(
+            s.split([',', ' '])
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some(Form::Many(v)) => Some(
+            v.into_iter()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+                .collect(),
+        ),
+    })
+}
+
+/// `listen` as something `TcpListener::bind` understands (`:port`: every interface; `port`:
+/// loopback).
+pub fn bind_address(listen: &str) -> String {
+    let l = listen.trim();
+    if let Some(port) = l.strip_prefix(':') {
+        format!("0.0.0.0:{port}")
+    } else if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) {
+        format!("127.0.0.1:{l}")
+    } else {
+        l.to_owned()
+    }
+}
+
+/// Everything the agent needs, parsed and checked by the binary.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub host_id: String,
+    pub agent: AgentConfig,
+    /// The analyzers to forward to, resolved (`agent.analyzers`, else `analyzers`); empty:
+    /// none.
+    pub analyzers: Vec<String>,
+    pub ovs: OvsKeys,
+    pub http: HttpConfig,
+    /// The configuration in effect, served by `GET /api/config/{key}`.
+    pub effective_config: Value,
+}
+
+impl AgentSettings {
+    /// The probes' configuration. Fields are set one by one on the probes' defaults, so a
+    /// key the probes add later keeps its default until it is wired here.
+    #[allow(clippy::field_reassign_with_default)]
+    pub fn topology(&self) -> TopologyConfig {
+        let t = &self.agent.topology;
+        let mut netlink = NetlinkConfig::default();
+        netlink.metrics_update = t.netlink.metrics_update;
+        netlink.socket_buffer_bytes = t.netlink.socket_buffer_bytes;
+        let mut netns = NetnsConfig::default();
+        netns.run_path = t.netns.run_path.clone();
+        let mut ovs = OvsConfig::default();
+        ovs.ovsdb = self.ovs.ovsdb.clone();
+        ovs.enable_stats = self.ovs.enable_stats;
+        ovs.max_message_bytes = self.ovs.max_message_bytes;
+        let mut cfg = TopologyConfig::default();
+        cfg.probes = t.probes.clone();
+        cfg.netlink = netlink;
+        cfg.netns = netns;
+        cfg.metadata = self.agent.metadata.clone();
+        cfg.ovs = ovs;
+        cfg
+    }
+
+    /// Checks what the agent would refuse at start, naming the key.
+    pub fn validate(&self) -> Result<(), AgentError> {
+        if self.agent.listen.trim().is_empty() {
+            return Err(AgentError::Config(
+                "agent.listen is empty: give an address like 127.0.0.1:8081".into(),
+            ));
+        }
+        if self.agent.sync_chunk_bytes < 1024 {
+            return Err(AgentError::Config(format!(
+                "agent.sync_chunk_bytes is {}: at least 1024 bytes are needed",
+                self.agent.sync_chunk_bytes
+            )));
+        }
+        if self.agent.reconnect_max_secs == 0 {
+            return Err(AgentError::Config(
+                "agent.reconnect_max_secs must be at least 1".into(),
+            ));
+        }
+        for a in &self.analyzers {
+            let url = forwarder::analyzer_url(a);
+            if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                return Err(AgentError::Config(format!(
+                    "analyzer address `{a}` is not host:port (agent.analyzers)"
+                )));
+            }
+        }
+        self.topology()
+            .validate()
+            .map_err(|e| AgentError::Config(e.to_string()))
+    }
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on `{addr}` (agent.listen): {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the topology: {0}")]
+    Topology(#[source] skydive_probes::ProbeError),
+}
+
+/// What the agent's `/api/status` reads.
+pub(crate) struct AgentRuntime {
+    topology: Mutex<Option<AgentTopology>>,
+    forwarder: Option<Arc<ForwarderStatus>>,
+}
+
+impl AgentRuntime {
+    /// `TopologyProbes`, `Analyzers` and `Forwarder` of the agent's status.
+    pub fn status(&self) -> (Value, Value, Value) {
+        let probes = match &*self.topology.lock() {
+            Some(t) => {
+                let mut m = Map::new();
+                for p in t.status() {
+                    let v = serde_json::to_value(&p).unwrap_or(Value::Null);
+                    m.insert(p.name.clone(), v);
+                }
+                Value::Object(m)
+            }
+            None => json!({}),
+        };
+        let (analyzers, counters) = match &self.forwarder {
+            Some(f) => (f.analyzers(), f.counters()),
+            None => (json!({}), Value::Null),
+        };
+        (probes, analyzers, counters)
+    }
+}
+
+/// The agent service.
+pub struct Agent;
+
+/// A started agent.
+pub struct RunningAgent {
+    addr: SocketAddr,
+    state: State,
+    runtime: Arc<AgentRuntime>,
+    forwarder: Option<Forwarder>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Agent {
+    /// Binds `agent.listen`, starts the probes, serves the API and starts forwarding.
+    pub async fn start(settings: AgentSettings) -> Result<RunningAgent, AgentError> {
+        settings.validate()?;
+        let host_id = settings.host_id.clone();
+        let graph = SharedGraph::new(GraphOptions::new(
+            host_id.clone(),
+            format!("agent.{host_id}"),
+        ));
+        let bind = bind_address(&settings.agent.listen);
+        let listener = TcpListener::bind(&bind)
+            .await
+            .map_err(|source| AgentError::Bind {
+                addr: settings.agent.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| AgentError::Bind {
+            addr: settings.agent.listen.clone(),
+            source,
+        })?;
+        let topology = AgentTopology::start(settings.topology(), graph.clone(), host_id.clone())
+            .await
+            .map_err(AgentError::Topology)?;
+        for p in topology.status() {
+            tracing::info!(probe = %p.name, state = ?p.state, "topology probe");
+        }
+
+        let forwarder = (!settings.analyzers.is_empty()).then(|| {
+            Forwarder::start(
+                ForwarderConfig {
+                    host_id: host_id.clone(),
+                    analyzers: settings.analyzers.clone(),
+                    ws: settings.http.ws.clone(),
+                    chunk_bytes: settings.agent.sync_chunk_bytes,
+                    backoff_max: Duration::from_secs(settings.agent.reconnect_max_secs),
+                },
+                graph.clone(),
+            )
+        });
+        if forwarder.is_none() {
+            tracing::warn!(
+                "no analyzer configured (agent.analyzers: []): the graph stays on this agent"
+            );
+        }
+        let runtime = Arc::new(AgentRuntime {
+            topology: Mutex::new(Some(topology)),
+            forwarder: forwarder.as_ref().map(|f| f.status().clone()),
+        });
+        let state: State = Arc::new(AppState {
+            graph,
+            history: None,
+            history_backend: "memory".to_owned(),
+            host_id,
+            http: settings.http.clone(),
+            effective_config: settings.effective_config.clone(),
+            started: Instant::now(),
+            started_at: TimeMs::now(),
+            publishers: Registry::new("/ws/publisher"),
+            subscribers: Registry::new("/ws/subscriber"),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            service: "agent",
+            agents: None,
+            agent: Some(runtime.clone()),
+        });
+        let app = api::router(state.clone())
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                crate::analyzer::panic_response,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        let stop = state.shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        });
+        tracing::info!(%addr, analyzers = ?settings.analyzers, "agent listening");
+        Ok(RunningAgent {
+            addr,
+            state,
+            runtime,
+            forwarder,
+            server,
+        })
+    }
+}
+
+impl RunningAgent {
+    /// The address of the agent's API.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The agent's graph.
+    pub fn graph(&self) -> &SharedGraph {
+        &self.state.graph
+    }
+
+    /// Whether the analyzer in use has acknowledged a full sync of this agent's graph.
+    pub fn is_synced(&self) -> bool {
+        self.forwarder
+            .as_ref()
+            .is_some_and(|f| f.status().is_synced())
+    }
+
+    /// Says `Bye` to the analyzer (which removes this host's subgraph), stops the probes and
+    /// the API.
+    pub async fn shutdown(self) {
+        let RunningAgent {
+            state,
+            runtime,
+            forwarder,
+            server,
+            ..
+        } = self;
+        if let Some(f) = forwarder {
+            f.stop().await;
+        }
+        let topology = runtime.topology.lock().take();
+        if let Some(t) = topology {
+            t.stop().await;
+        }
+        state.shutdown.cancel();
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("agent HTTP server stopped with an error: {e}"),
+            Err(e) => tracing::warn!("agent HTTP server task failed: {e}"),
+        }
+        state.tasks.close();
+        let _ = tokio::time::timeout(SESSION_DRAIN, state.tasks.wait()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn analyzer_lists_accept_skydive_forms() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "analyzer_list")]
+            a: Option<Vec<String>>,
+        }
+        let p = |y: &str| yaml_serde::from_str::<T>(y).unwrap().a;
+        assert_eq!(p("a: 127.0.0.1:8082"), Some(vec!["127.0.0.1:8082".into()]));
+        assert_eq!(
+            p("a: 'h1:1, h2:2'"),
+            Some(vec!["h1:1".into(), "h2:2".into()])
+        );
+        assert_eq!(
+            p("a: [h1:1, h2:2]"),
+            Some(vec!["h1:1".into(), "h2:2".into()])
+        );
+        assert_eq!(p("a: []"), Some(vec![]));
+        assert_eq!(p("{}"), None);
+    }
+
+    #[test]
+    fn keys_mirror_the_probes_defaults() {
+        let s = AgentSettings {
+            host_id: "h".into(),
+            agent: AgentConfig::default(),
+            analyzers: vec![],
+            ovs: OvsKeys::default(),
+            http: HttpConfig::default(),
+            effective_config: Value::Null,
+        };
+        let t = s.topology();
+        let d = TopologyConfig::default();
+        assert_eq!(
+            (t.netlink, t.netns, t.probes),
+            (d.netlink, d.netns, d.probes)
+        );
+        assert_eq!(t.ovs, d.ovs);
+        assert!(s.validate().is_ok());
+        let mut bad = s.clone();
+        bad.agent.topology.netlink.metrics_update = 0;
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("agent.topology.netlink.metrics_update"), "{e}");
+        let mut bad = s;
+        bad.analyzers = vec!["ftp://x".into()];
+        assert!(bad.validate().unwrap_err().to_string().contains("ftp://x"));
+    }
+}
