@@ -1,4 +1,5 @@
-//! Command line: `skydive analyzer`, `skydive client …`, `skydive version`.
+//! Command line: `skydive allinone`, `skydive analyzer`, `skydive agent`, `skydive client …`,
+//! `skydive version`.
 
 use std::path::PathBuf;
 
@@ -14,10 +15,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run an analyzer and an agent in one process: this host's topology, its history and the
+    /// API on 127.0.0.1:8082, no configuration needed (run as root to see network namespaces).
+    Allinone {
+        /// Configuration file (YAML, Skydive's keys); optional, repeat to merge several.
+        #[arg(short = 'c', long = "conf", value_name = "FILE")]
+        conf: Vec<PathBuf>,
+    },
     /// Run the analyzer: REST API, WebSocket endpoints and topology history.
     Analyzer {
         /// Configuration file (YAML, Skydive's keys); repeat to merge several, later ones win.
         /// Without one, defaults and `SKYDIVE_*` environment variables apply.
+        #[arg(short = 'c', long = "conf", value_name = "FILE")]
+        conf: Vec<PathBuf>,
+    },
+    /// Run an agent (as root): this host's topology, served on agent.listen and forwarded to
+    /// the analyzers of agent.analyzers.
+    Agent {
+        /// Configuration file (YAML, Skydive's keys); repeat to merge several, later ones win.
         #[arg(short = 'c', long = "conf", value_name = "FILE")]
         conf: Vec<PathBuf>,
     },
@@ -101,6 +116,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["skydive", "client", "status"]).is_ok());
+        assert!(matches!(
+            Cli::try_parse_from(["skydive", "agent", "-c", "s.yml"]).unwrap().command,
+            Command::Agent { ref conf } if conf.len() == 1
+        ));
+        assert!(matches!(
+            Cli::try_parse_from(["skydive", "allinone"]).unwrap().command,
+            Command::Allinone { ref conf } if conf.is_empty()
+        ));
         assert!(Cli::try_parse_from(["skydive", "client", "topology", "export"]).is_ok());
     }
 }

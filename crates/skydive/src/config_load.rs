@@ -1,6 +1,7 @@
 //! Configuration: YAML files with Skydive's key names, then `SKYDIVE_*` environment
 //! overrides, then defaults; parsed once into typed sections (each defined beside the
-//! component it configures), then checked into what the analyzer runs with.
+//! component it configures), then checked into what the analyzer (and, on demand, the agent:
+//! [`Loaded::agent_settings`]) runs with.
 //!
 //! Environment: `SKYDIVE_<KEY>` sets the dotted key whose dots (and dashes) become
 //! underscores, matched case-insensitively against the known keys, so a key holding an
@@ -17,7 +18,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use skydive_server::{AnalyzerConfig, AnalyzerSettings, HttpConfig};
+use skydive_server::{
+    AgentConfig, AgentSettings, AnalyzerConfig, AnalyzerSettings, HttpConfig, OvsKeys,
+    analyzer_list,
+};
 use skydive_store::HistoryConfig;
 
 /// Where environment variables come from.
@@ -132,7 +136,14 @@ pub fn history_json(h: &HistoryConfig) -> Value {
 pub struct Config {
     /// This process's identity in the graph and to its peers (Skydive: the hostname).
     pub host_id: String,
+    /// Skydive's list of analyzers (a YAML list or one string); the agent forwards to them when
+    /// `agent.analyzers` is absent.
+    #[serde(deserialize_with = "analyzer_list")]
+    pub analyzers: Option<Vec<String>>,
     pub analyzer: AnalyzerConfig,
+    pub agent: AgentConfig,
+    /// `ovs.*`: the agent's `ovsdb` probe.
+    pub ovs: OvsKeys,
     pub http: HttpConfig,
     /// `storage.*`: the history store's keys (`skydive_store::HistoryConfig`), checked when
     /// `analyzer.topology.backend` is `embedded`.
@@ -143,8 +154,13 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            host_id: "localhost".to_owned(),
+            // Empty: filled with the host name after loading (a missing key must not take a
+            // fixed default).
+            host_id: String::new(),
+            analyzers: None,
             analyzer: AnalyzerConfig::default(),
+            agent: AgentConfig::default(),
+            ovs: OvsKeys::default(),
             http: HttpConfig::default(),
             storage: Map::new(),
             logging: LoggingConfig::default(),
@@ -162,6 +178,33 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+/// Where an agent forwards when no analyzer is configured (Skydive's default).
+pub const DEFAULT_ANALYZER: &str = "127.0.0.1:8082";
+
+impl Loaded {
+    /// What the agent runs with: `agent.*`, the analyzers resolved (`agent.analyzers`, else
+    /// `analyzers`, else [`DEFAULT_ANALYZER`]), checked.
+    pub fn agent_settings(&self) -> anyhow::Result<AgentSettings> {
+        let c = &self.config;
+        let analyzers = c
+            .agent
+            .analyzers
+            .clone()
+            .or_else(|| c.analyzers.clone())
+            .unwrap_or_else(|| vec![DEFAULT_ANALYZER.to_owned()]);
+        let s = AgentSettings {
+            host_id: c.host_id.clone(),
+            agent: c.agent.clone(),
+            analyzers,
+            ovs: c.ovs.clone(),
+            http: c.http.clone(),
+            effective_config: self.settings.effective_config.clone(),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+}
+
 /// The host name, Skydive's default `host_id`.
 fn hostname(env: &dyn Env) -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -173,7 +216,7 @@ fn hostname(env: &dyn Env) -> String {
 }
 
 /// Whether this process runs as root (owner of `/proc/self` is the effective user).
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -524,6 +567,11 @@ mod tests {
     fn no_file_gives_defaults_and_a_user_data_dir() {
         let l = load_with(&[], &env(), false).unwrap();
         assert_eq!(l.config.analyzer.listen, "127.0.0.1:8082");
+        assert_eq!(
+            l.config.host_id,
+            hostname(&env()),
+            "host_id defaults to the host name"
+        );
         assert_eq!(l.config.http.ws.queue_size, 10_000);
         assert!(l.settings.history.is_some());
         assert_eq!(
@@ -548,7 +596,8 @@ mod tests {
     fn skydive_file_with_unknown_keys_warns_with_full_paths() {
         let f = file(
             "host_id: an1\nanalyzer:\n  listen: 0.0.0.0:9999\n  flow:\n    backend: elasticsearch\n\
-             agent:\n  topology:\n    probes: [netlink]\nhttp:\n  ws:\n    queue_size: 5\n    pong_timeout: 7\n",
+             agent:\n  topology:\n    probes: [netlink]\n    docker:\n      url: x\n  flow:\n    probes: [pcap]\n\
+             http:\n  ws:\n    queue_size: 5\n    pong_timeout: 7\n",
         );
         let l = load_with(&[f.path().to_owned()], &env(), false).unwrap();
         assert_eq!(l.config.host_id, "an1");
@@ -561,9 +610,97 @@ mod tests {
             "{w}"
         );
         assert!(
-            w.contains("`agent`") || w.contains("`agent.topology.probes`"),
+            w.contains("`agent.topology.docker`") || w.contains("`agent.topology.docker.url`"),
             "{w}"
         );
+        assert!(
+            w.contains("`agent.flow`") || w.contains("`agent.flow.probes`"),
+            "{w}"
+        );
+        assert!(!w.contains("agent.topology.probes"), "{w}");
+        assert_eq!(l.config.agent.topology.probes, ["netlink"]);
+    }
+
+    #[test]
+    fn agent_keys_and_both_analyzer_forms() {
+        let l = load_with(&[], &env(), false).unwrap();
+        let a = l.agent_settings().unwrap();
+        assert_eq!(a.analyzers, [DEFAULT_ANALYZER]);
+        assert_eq!(a.agent.listen, "127.0.0.1:8081");
+        assert_eq!(
+            a.topology().netns.run_path,
+            std::path::Path::new("/var/run/netns")
+        );
+
+        // Skydive's seed form: one string, at the top level.
+        let f = file(
+            "analyzers: 10.0.0.1:8082
+",
+        );
+        let l = load_with(&[f.path().to_owned()], &env(), false).unwrap();
+        assert_eq!(l.agent_settings().unwrap().analyzers, ["10.0.0.1:8082"]);
+        // A list under agent wins over the top level.
+        let f = file(
+            "analyzers: [10.0.0.1:8082]
+agent:
+  analyzers: [a:1, b:2]
+  listen: 127.0.0.1:0
+  metadata:
+    rack: r1
+  topology:
+    probes: [ovsdb]
+    netlink:
+      metrics_update: 5
+      socket_buffer_bytes: 65536
+    netns:
+      run_path: /run/netns
+ovs:
+  ovsdb: tcp:127.0.0.1:6640
+",
+        );
+        let l = load_with(&[f.path().to_owned()], &env(), false).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let a = l.agent_settings().unwrap();
+        assert_eq!(a.analyzers, ["a:1", "b:2"]);
+        let t = a.topology();
+        assert_eq!(t.netlink.metrics_update, 5);
+        assert_eq!(t.netlink.socket_buffer_bytes, 65536);
+        assert_eq!(t.netns.run_path, std::path::Path::new("/run/netns"));
+        assert_eq!(t.probes, ["ovsdb"]);
+        assert_eq!(t.metadata["rack"], "r1");
+        assert_eq!(t.ovs.ovsdb, "tcp:127.0.0.1:6640");
+        // No analyzer at all: a standalone agent.
+        let f = file(
+            "agent:
+  analyzers: []
+",
+        );
+        let l = load_with(&[f.path().to_owned()], &env(), false).unwrap();
+        assert!(l.agent_settings().unwrap().analyzers.is_empty());
+
+        // From the environment, comma-separated.
+        let e = MapEnv::new([
+            ("HOME", "/h"),
+            ("SKYDIVE_AGENT_ANALYZERS", "h1:1,h2:2"),
+            ("SKYDIVE_AGENT_TOPOLOGY_NETLINK_METRICS_UPDATE", "7"),
+        ]);
+        let l = load_with(&[], &e, false).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let a = l.agent_settings().unwrap();
+        assert_eq!(a.analyzers, ["h1:1", "h2:2"]);
+        assert_eq!(a.agent.topology.netlink.metrics_update, 7);
+
+        // Invalid agent values name their key, at agent start only.
+        let f = file(
+            "agent:
+  topology:
+    netns:
+      run_path: relative
+",
+        );
+        let l = load_with(&[f.path().to_owned()], &env(), false).unwrap();
+        let err = format!("{:#}", l.agent_settings().unwrap_err());
+        assert!(err.contains("agent.topology.netns.run_path"), "{err}");
     }
 
     #[test]
