@@ -89,7 +89,12 @@ pub(crate) async fn subscriber_handler(
     };
     // Subscribe before answering the handshake: every change made after the client sees the
     // 101 reaches it (and a filter that cannot run is refused with a 400).
-    let start = if hs.wants_graph() {
+    let start = if !hs.wants_graph() {
+        None
+    } else if hs.gremlin_filter.is_none() {
+        // No baseline to take: the subscription alone.
+        Some((None, state.graph.bus().subscribe()))
+    } else {
         let graph = state.graph.clone();
         let history = state.history.clone();
         let text = hs.gremlin_filter.clone();
@@ -111,8 +116,6 @@ pub(crate) async fn subscriber_handler(
                     .into_response();
             }
         }
-    } else {
-        None
     };
     tracing::info!(host = %hs.host_id, client = %hs.client_type, filter = ?hs.gremlin_filter, "subscriber connected");
     let st = state.clone();
