@@ -12,6 +12,9 @@
 //!   `flow.update`, expires idle flows, bounded by `flow.max_entries`; [`TableStats`] counts
 //!   everything it drops. [`FlowUpdate::to_flow`] makes the API's `Flow`.
 //! - [`sflow`]: sFlow v5 datagrams (decoder, encoder, [`sflow::SflowIngest`] into a table).
+//! - [`LiveFlows`]: the analyzer's live state of active flows, fed by agents' updates, read
+//!   by queries without a time context; [`Flow::field`] reads a flow's dotted fields.
+//! - [`rpc`]: Skydive v0.2's `/rpc/flows` and `/rpc/conversation` answers over flow lists.
 //! - [`pcap`]: classic pcap files over byte slices. [`FrameBuilder`]: frames for tests,
 //!   fixtures, benchmarks and packet injection.
 //!
@@ -46,20 +49,24 @@
 
 mod cursor;
 mod decode;
+mod field;
 mod flow;
 mod flow_update;
 mod frame_builder;
 pub mod fuzzing;
 mod key;
 mod layers;
+mod live;
 mod metric;
 pub mod pcap;
+pub mod rpc;
 pub mod sflow;
 mod table;
 
 pub use decode::{
     DecodeError, DecodeErrorCounts, DecodeReason, DecodeReasonKind, decode, decode_with,
 };
+pub use field::{FIELD_KEYS, FieldRef};
 pub use flow::{FinishType, Flow, FlowLayer, FlowProtocol, IcmpLayer, IcmpType, TransportLayer};
 pub use flow_update::{FlowUpdate, IcmpInfo, LinkInfo, NetworkInfo, TransportInfo};
 pub use frame_builder::FrameBuilder;
@@ -68,6 +75,7 @@ pub use layers::{
     Ethernet, Fragment, Icmp, IcmpVersion, LayerKind, LayerPath, Layers, LinkType, MAX_PATH,
     MAX_SEGMENTS, MAX_VLANS, Network, Segment, Transport, TransportKind, TunnelKind, tcp_flags,
 };
+pub use live::{Applied, LiveConfig, LiveFlows, LiveStats};
 pub use metric::{FlowMetric, Timestamp};
 pub use table::{
     CaptureIds, DEFAULT_EXPIRE_SECS, DEFAULT_MAX_ENTRIES, DEFAULT_UPDATE_SECS, FlowConfig,
