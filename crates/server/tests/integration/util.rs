@@ -74,6 +74,16 @@ impl TestAnalyzer {
         }
     }
 
+    /// An analyzer with exactly these settings (its history directory outlives it).
+    pub async fn start_settings(s: AnalyzerSettings) -> Self {
+        let running = Analyzer::start(s).await.expect("analyzer starts");
+        TestAnalyzer {
+            addr: running.local_addr(),
+            running: Some(running),
+            _dir: None,
+        }
+    }
+
     pub fn running(&self) -> &RunningAnalyzer {
         self.running.as_ref().expect("running")
     }
