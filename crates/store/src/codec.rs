@@ -97,9 +97,9 @@ impl Record {
 /// Why bytes did not decode. Small and `Copy`: a damaged store may yield many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct DecodeError(&'static str);
+pub(crate) struct DecodeError(pub(crate) &'static str);
 
-type DResult<T> = Result<T, DecodeError>;
+pub(crate) type DResult<T> = Result<T, DecodeError>;
 
 // ----- encoding -----
 
@@ -172,7 +172,7 @@ fn put_common(
     put_zigzag(out, revision);
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -180,11 +180,11 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_zigzag(out: &mut Vec<u8>, v: i64) {
+pub(crate) fn put_zigzag(out: &mut Vec<u8>, v: i64) {
     put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
@@ -348,11 +348,15 @@ fn split_tag(tag: u8) -> DResult<(bool, Change)> {
 }
 
 /// A cursor over untrusted bytes: every read is bounds-checked.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+
     fn format(&mut self) -> DResult<()> {
         match self.u8()? {
             FORMAT => Ok(()),
@@ -360,7 +364,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn end(&self) -> DResult<()> {
+    pub(crate) fn end(&self) -> DResult<()> {
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -368,7 +372,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn u8(&mut self) -> DResult<u8> {
+    pub(crate) fn u8(&mut self) -> DResult<u8> {
         let (&b, rest) = self
             .buf
             .split_first()
@@ -377,7 +381,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn take(&mut self, n: usize) -> DResult<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> DResult<&'a [u8]> {
         let (head, rest) = self
             .buf
             .split_at_checked(n)
@@ -386,7 +390,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn varint(&mut self) -> DResult<u64> {
+    pub(crate) fn varint(&mut self) -> DResult<u64> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -402,7 +406,7 @@ impl<'a> Reader<'a> {
         Err(DecodeError("varint longer than 10 bytes"))
     }
 
-    fn zigzag(&mut self) -> DResult<i64> {
+    pub(crate) fn zigzag(&mut self) -> DResult<i64> {
         let v = self.varint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
     }
@@ -417,7 +421,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn str(&mut self) -> DResult<&'a str> {
+    pub(crate) fn str(&mut self) -> DResult<&'a str> {
         let n = self.count(1)?;
         std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError("string is not UTF-8"))
     }

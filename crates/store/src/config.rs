@@ -1,4 +1,5 @@
-//! `storage.*`: where topology history is kept, for how long, and how often it is made durable.
+//! `storage.*`: where topology history and flows are kept, for how long, and how often they
+//! are made durable.
 //!
 //! Parsed once from the config file (keys under `storage.`), then checked by
 //! [`HistoryConfig::validate`] before [`crate::HistoryStore::open`] uses it.
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::StoreError;
+use crate::{FlowStoreConfig, StoreError};
 
 /// Seven days, Skydive's usual history horizon.
 pub const DEFAULT_RETENTION_SECS: u64 = 7 * 24 * 3600;
@@ -39,6 +40,9 @@ pub struct HistoryConfig {
     /// `storage.retention_check_secs`: how often retention is enforced; `0` only when asked
     /// through the API. Default 60.
     pub retention_check_secs: u64,
+    /// `storage.flows_retention_secs`: how long flow updates are kept, in seconds; `0` keeps
+    /// them forever. Default: as `storage.retention_secs`.
+    pub flows_retention_secs: Option<u64>,
 }
 
 impl Default for HistoryConfig {
@@ -51,6 +55,7 @@ impl Default for HistoryConfig {
             buffer_events: 65_536,
             buffer_full_wait_ms: 5000,
             retention_check_secs: 60,
+            flows_retention_secs: None,
         }
     }
 }
@@ -84,7 +89,19 @@ impl HistoryConfig {
                 self.retention_secs
             ));
         }
-        Ok(())
+        self.flow_config().validate()
+    }
+
+    /// The flow store's configuration these keys give (`storage.flows_retention_secs`,
+    /// `storage.fsync_ms`, `storage.retention_check_secs`; the rest at their defaults).
+    pub fn flow_config(&self) -> FlowStoreConfig {
+        FlowStoreConfig {
+            data_dir: self.data_dir.clone(),
+            retention_secs: self.flows_retention_secs.unwrap_or(self.retention_secs),
+            retention_check_secs: self.retention_check_secs,
+            fsync_ms: self.fsync_ms,
+            ..FlowStoreConfig::default()
+        }
     }
 
     pub(crate) fn retention_ms(&self) -> Option<i64> {

@@ -1,9 +1,9 @@
 //! The embedded database under `<data_dir>/db` and its keyspaces.
 //!
 //! One fjall database holds everything Skydive persists; each kind of data has its own
-//! keyspaces, prefixed by domain (`topology_*` now; flows will add `flow_*` beside them and
-//! share the journal, the block cache and the background threads). `meta` holds small named
-//! values: the data format version, and how far back retention has cut history.
+//! keyspaces, prefixed by domain (`topology_*`, `flow_*`), sharing the journal, the block
+//! cache and the background threads. `meta` holds small named values: the data format
+//! version, and how far back retention has cut history.
 
 use std::path::{Path, PathBuf};
 
@@ -22,11 +22,16 @@ pub(crate) const KS_META: &str = "meta";
 pub(crate) const KS_LOG: &str = "topology_log";
 pub(crate) const KS_CHECKPOINT: &str = "topology_checkpoint";
 pub(crate) const KS_CHECKPOINT_INDEX: &str = "topology_checkpoint_index";
+pub(crate) const KS_FLOW_RECORDS: &str = "flow_records";
+pub(crate) const KS_FLOW_BY_NODE: &str = "flow_by_node";
+pub(crate) const KS_FLOW_BY_TRACKING: &str = "flow_by_tracking";
+pub(crate) const KS_FLOW_BY_UUID: &str = "flow_by_uuid";
 
 const META_LAYOUT: &str = "layout_version";
 const META_RETAINED_FROM: &str = "topology_retained_from";
 
-/// The open database and the keyspaces of topology history. Cheap to clone.
+/// The open database and its keyspaces (see `flow_codec` for the `flow_*` ones). Cheap to
+/// clone.
 #[derive(Clone)]
 pub(crate) struct Db {
     pub path: PathBuf,
@@ -35,6 +40,10 @@ pub(crate) struct Db {
     pub log: Keyspace,
     pub checkpoint: Keyspace,
     pub checkpoint_index: Keyspace,
+    pub flow_records: Keyspace,
+    pub flow_by_node: Keyspace,
+    pub flow_by_tracking: Keyspace,
+    pub flow_by_uuid: Keyspace,
 }
 
 impl Db {
@@ -60,6 +69,10 @@ impl Db {
             log: ks(KS_LOG)?,
             checkpoint: ks(KS_CHECKPOINT)?,
             checkpoint_index: ks(KS_CHECKPOINT_INDEX)?,
+            flow_records: ks(KS_FLOW_RECORDS)?,
+            flow_by_node: ks(KS_FLOW_BY_NODE)?,
+            flow_by_tracking: ks(KS_FLOW_BY_TRACKING)?,
+            flow_by_uuid: ks(KS_FLOW_BY_UUID)?,
             db,
             path,
         };

@@ -54,6 +54,15 @@ pub enum StoreError {
     Closed,
     #[error("history store thread `{0}` failed: {1}")]
     Thread(&'static str, String),
+    /// A flow search matched more flows (or metric points) than it may return.
+    #[error(
+        "more than {limit} flows match; narrow the query (Has(...), a shorter time slice) or add Limit(...)"
+    )]
+    TooManyFlows { limit: usize },
+    #[error("writing flows failed: {0}")]
+    FlowWrite(String),
+    #[error("flow store is closed")]
+    FlowStoreClosed,
 }
 
 impl StoreError {

@@ -14,7 +14,10 @@ use crate::keys::LogKey;
 use crate::maintenance::{MaintMsg, Maintenance};
 use crate::stats::Counters;
 use crate::writer::{self, Recorder, Resume, WriterMsg};
-use crate::{HistoryConfig, HistoryStats, RetentionReport, StoreError, checkpoint, replay};
+use crate::{
+    FlowStore, FlowStoreConfig, HistoryConfig, HistoryStats, RetentionReport, StoreError,
+    checkpoint, replay,
+};
 
 /// Topology history in an embedded store: records every graph change and reads the graph as
 /// it was at any retained time. Cheap to clone; every clone is the same store.
@@ -34,6 +37,8 @@ struct Inner {
     maint: Arc<Maintenance>,
     tx: Sender<WriterMsg>,
     threads: Mutex<Option<Threads>>,
+    /// The flow store on this database, once asked for.
+    flows: Mutex<Option<FlowStore>>,
 }
 
 struct Threads {
@@ -88,6 +93,7 @@ impl HistoryStore {
             maint,
             tx,
             threads: Mutex::new(Some(threads)),
+            flows: Mutex::new(None),
         };
         let keys: Vec<String> = DEFAULT_INDEXED_KEYS.iter().map(|k| k.to_string()).collect();
         Ok(HistoryStore {
@@ -101,6 +107,25 @@ impl HistoryStore {
     pub fn with_indexed_keys<S: Into<String>>(mut self, keys: impl IntoIterator<Item = S>) -> Self {
         self.indexed_keys = keys.into_iter().map(Into::into).collect();
         self
+    }
+
+    /// The flow store in this store's database (keyspaces `flow_*`), configured from the
+    /// `storage.*` keys ([`HistoryConfig::flow_config`]). Started on the first call; later
+    /// calls return the same store.
+    pub fn flow_store(&self) -> Result<FlowStore, StoreError> {
+        self.flow_store_with(self.inner.cfg.flow_config())
+    }
+
+    /// [`HistoryStore::flow_store`] with its own configuration (its `data_dir` is ignored:
+    /// the database is this store's). Only the first call's configuration counts.
+    pub fn flow_store_with(&self, cfg: FlowStoreConfig) -> Result<FlowStore, StoreError> {
+        let mut slot = self.inner.flows.lock();
+        if let Some(f) = &*slot {
+            return Ok(f.clone());
+        }
+        let store = FlowStore::start(self.inner.db.clone(), cfg)?;
+        *slot = Some(store.clone());
+        Ok(store)
     }
 
     /// The hook to give the live graph (`Graph::set_changelog`): records every change.

@@ -1,4 +1,4 @@
-//! Skydive persistence: topology history in an embedded, crash-safe store.
+//! Skydive persistence: topology history and flows in an embedded, crash-safe store.
 //!
 //! Every change of the live graph is recorded (through the graph's [`ChangeLog`] hook) in a
 //! [fjall] database under `storage.data_dir`; [`HistoryStore::view`] reads the graph as it was
@@ -6,8 +6,16 @@
 //! and answers the same after a restart. History older than `storage.retention_secs` is
 //! dropped. User documentation: `docs/storage.md`.
 //!
+//! Every flow update agents send is stored beside it ([`FlowStore`], keyspaces `flow_*` of
+//! the same database): [`FlowStore::search`] answers `At(…)` queries on flows (the flows
+//! active during a time slice, by node, by TrackingID, with a predicate), and
+//! [`FlowStore::metrics`] the `Metrics()` time series. Flows older than
+//! `storage.flows_retention_secs` are deleted.
+//!
 //! Main types: [`HistoryStore`] (open, record, read, retention, stats), [`HistoryConfig`]
-//! (the `storage.*` keys), [`HistoryStats`], [`RetentionReport`], [`StoreError`].
+//! (the `storage.*` keys), [`HistoryStats`], [`RetentionReport`], [`StoreError`];
+//! [`FlowStore`] ([`HistoryStore::flow_store`] or [`FlowStore::open`]), [`FlowStoreConfig`],
+//! [`FlowSearch`], [`FlowStoreStats`].
 //!
 //! How it works: a change log keyed by time holds every changed revision in full; checkpoints
 //! (the whole graph at one log position) are taken when the changes since the last one
@@ -24,7 +32,7 @@
 //! retention deletes without a `compact()`. Both are pure, safe Rust with a stable format.
 //!
 //! This crate must not depend on HTTP, Gremlin or any network code: it stores and reads
-//! graph revisions, and the server decides what to do with them.
+//! graph revisions and flows, and the server decides what to do with them.
 //!
 //! ```
 //! use serde_json::json;
@@ -51,6 +59,9 @@ mod config;
 mod db;
 mod decode;
 mod error;
+mod flow_codec;
+mod flow_store;
+mod flow_writer;
 mod history;
 mod keys;
 mod maintenance;
@@ -62,6 +73,9 @@ mod writer;
 
 pub use config::{DEFAULT_RETENTION_SECS, HistoryConfig};
 pub use error::StoreError;
+pub use flow_store::{
+    FlowMetricSeries, FlowRetentionReport, FlowSearch, FlowStore, FlowStoreConfig, FlowStoreStats,
+};
 pub use history::HistoryStore;
 pub use retention::RetentionReport;
 pub use stats::HistoryStats;
