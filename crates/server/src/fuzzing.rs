@@ -2,7 +2,12 @@
 //!
 //! `ws_message`: one WebSocket frame through the decoder; whatever decodes must re-encode
 //! and decode again to the same message type, with the same payload.
+//!
+//! `agent_message`: one agent frame through the analyzer's decoder of the agent protocol
+//! (`crate::protocol`); whatever decodes must re-encode and decode again to the same type,
+//! `Seq` and payload.
 
+use crate::protocol;
 use crate::ws::envelope;
 
 /// Decodes `data` as a WebSocket message, then round-trips what decoded.
@@ -22,6 +27,27 @@ pub fn ws_message(data: &[u8]) {
         assert_eq!(second.uuid, first.uuid, "UUID changed in the round trip");
     }
     // Numbers may be printed differently; the structure and every string must survive.
+    assert_eq!(
+        shape(&second.message.obj()),
+        shape(&obj),
+        "payload changed in the round trip: {frame}"
+    );
+}
+
+/// Decodes `data` as an agent → analyzer frame, then round-trips what decoded.
+pub fn agent_message(data: &[u8]) {
+    let Ok(first) = protocol::decode_agent(data) else {
+        return;
+    };
+    let kind = first.message.kind();
+    let obj = first.message.obj();
+    let frame = protocol::agent_frame(first.seq, kind, &obj.to_string());
+    let second = match protocol::decode_agent(frame.as_bytes()) {
+        Ok(m) => m,
+        Err(e) => panic!("re-encoded {kind} does not decode: {e}\n{frame}"),
+    };
+    assert_eq!(second.message.kind(), kind);
+    assert_eq!(second.seq, first.seq, "Seq changed in the round trip");
     assert_eq!(
         shape(&second.message.obj()),
         shape(&obj),
@@ -58,6 +84,35 @@ mod tests {
         ];
         for s in seeds {
             ws_message(s);
+        }
+    }
+
+    #[test]
+    fn agent_seeds_and_garbage_do_not_panic() {
+        let seeds: &[&[u8]] = &[
+            b"",
+            b"{}",
+            b"[]",
+            br#"{"Seq": 1, "Type": "Bye"}"#,
+            br#"{"Seq": 18446744073709551615, "Type": "SyncBegin", "Obj": {"Generation": 1, "Nodes": 5000000, "Edges": 5000000}}"#,
+            br#"{"Seq": 2, "Type": "SyncChunk", "Obj": {"Generation": 1, "Nodes": [{"ID": "n", "Metadata": {"Name": "a", "Type": "b", "x": [1.5, 2e10, -0.0]}}], "Edges": null}}"#,
+            br#"{"Seq": 3, "Type": "NodePartiallyUpdated", "Obj": {"ID": "n", "Revision": 2, "Ops": [{"Type": 2, "Key": "k"}]}}"#,
+            br#"{"Seq": 4, "Type": "EdgeDeleted", "Obj": {"ID": "e", "DeletedAt": 5}}"#,
+            br#"{"Seq": 5, "Type": "Future", "Obj": {}}"#,
+        ];
+        for s in seeds {
+            agent_message(s);
+        }
+    }
+
+    #[test]
+    fn committed_agent_corpus_goes_through() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/agent_message");
+        let entries = std::fs::read_dir(&dir).expect("the agent_message seed corpus");
+        for e in entries.flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            agent_message(&data);
         }
     }
 
