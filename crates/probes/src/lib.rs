@@ -13,9 +13,14 @@
 //!   (namespaces in `/var/run/netns`), `ovsdb` (OVS, merged with netlink's interfaces through
 //!   [`interface_claims`]).
 //! - [`OvsdbClient`]: an RFC 7047 client (`transact`, `monitor`…) for the OVS probes.
+//! - [`capture`]: captures started on selected nodes (`ovssflow`, `sflow`): sFlow collectors
+//!   on dedicated threads, flow tables, flow batches towards the analyzer, the `sFlow` rows
+//!   of OVSDB, the nodes' `Captures` and `SFlow` metadata.
 //!
-//! Threads: tokio for every socket; `setns` only on short-lived dedicated threads that open a
-//! namespace's sockets and exit ([`namespace::NsHandle::run_inside`]).
+//! Threads: tokio for every socket but the packet paths; `setns` only on dedicated threads
+//! (short-lived ones that open a namespace's sockets and exit,
+//! [`namespace::NsHandle::run_inside`], or a capture's own receive thread). Packet paths (the
+//! sFlow collectors) run on named `std::thread`s and hand batches over bounded channels.
 //!
 //! Must not: depend on the server, store or query crates, speak HTTP, or hold the graph lock
 //! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt FFI), each block
@@ -33,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod capture;
 pub mod fuzzing;
 pub mod hardware;
 pub mod host;
