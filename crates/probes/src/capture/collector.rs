@@ -618,7 +618,7 @@ fn convert(
                 add(&shared.records_dropped, n);
                 continue;
             }
-            let batch: FlowBatch = chunk.iter().map(|u| u.to_flow(ids)).collect();
+            let batch: FlowBatch = chunk.iter().map(|u| sflow_flow(u, ids)).collect();
             if send(flows, batch, stopping) {
                 add(&shared.records_sent, n);
             } else {
@@ -626,6 +626,19 @@ fn convert(
             }
         }
     }
+}
+
+/// The API's flow of a record, without RTT: sFlow samples carry no time of their own (they
+/// are stamped when their datagram arrives, and an exporter sends a request and its reply in
+/// one datagram, or in two a second apart), so a request→reply gap measures the exporter's
+/// batching, not the network.
+fn sflow_flow(u: &FlowUpdate, ids: &CaptureIds) -> Flow {
+    let mut f = u.to_flow(ids);
+    f.metric.rtt = 0;
+    if let Some(m) = &mut f.last_update_metric {
+        m.rtt = 0;
+    }
+    f
 }
 
 /// `try_send`; when the capture is stopping, retries for up to [`FINAL_SEND_GRACE`].
