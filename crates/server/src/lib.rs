@@ -17,6 +17,7 @@
 //!   analyzer client speaks the versioned [`protocol`] (`docs/protocol.md`) to the analyzer's
 //!   `/ws/agent/topology`, where `reconcile` applies it and `agents` tracks who is connected
 //!   and removes the subgraphs of agents gone for good.
+//! - `ui`: the web UI (`webui/`, embedded) at `/` and `/ui/…`, on the analyzer and the agent.
 //! - [`fuzzing`]: harnesses for `cargo fuzz` (one line per target in `fuzz/`).
 //!
 //! Threads and locks: everything runs on tokio; the graph lock is never held across an
@@ -40,6 +41,7 @@ pub mod protocol;
 mod query;
 mod reconcile;
 mod state;
+mod ui;
 mod validate;
 pub mod ws;
 

@@ -13,6 +13,7 @@
 //! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
 //! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
 //! | `GET /ws/agent/topology` | agents forward their graph (analyzer only, [`crate::protocol`]) |
+//! | `GET /`, `GET /ui/{path}` | the web UI (`crate::ui`) |
 
 mod config;
 mod element;
@@ -81,6 +82,7 @@ pub(crate) fn router(state: State) -> Router {
         .route("/ws/subscriber", get(crate::ws::subscriber_handler))
         .route("/ws/publisher", get(crate::ws::publisher_handler))
         .route(crate::protocol::ENDPOINT, get(crate::ws::agent_handler))
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

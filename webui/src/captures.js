@@ -1,0 +1,175 @@
+// @ts-check
+/**
+ * The "Captures" tab: create a capture (Skydive's `/api/capture` resource: a Gremlin query
+ * selecting the nodes, evaluated continuously, plus its options), list them, delete them.
+ * "Capture…" on a node fills the query with the node's TID, stable across restarts.
+ *
+ * Every API error is shown in the tab, including a missing route on an analyzer without
+ * captures.
+ */
+
+import { request, quote } from './api.js';
+import { h, errorBox } from './dom.js';
+import { nodeName, nodeType } from './model.js';
+
+/** @typedef {import('./app.js').App} App */
+
+/** Capture types and what they apply to (reference/skydive.md §3.1). */
+export const CAPTURE_TYPES = [
+  ['', 'default for the node type'],
+  ['afpacket', 'afpacket: Linux interfaces'],
+  ['pcap', 'pcap: Linux interfaces (libpcap)'],
+  ['ebpf', 'ebpf: Linux interfaces, in-kernel flow table'],
+  ['ovssflow', 'ovssflow: an OVS bridge samples with sFlow'],
+  ['ovsmirror', 'ovsmirror: an OVS port, mirrored'],
+  ['sflow', 'sflow: an sFlow collector for this node'],
+  ['pcapsocket', 'pcapsocket: pcap written to a socket'],
+];
+
+export class CapturesPanel {
+  /** @param {HTMLElement} root @param {App} app */
+  constructor(root, app) {
+    this.root = root;
+    this.app = app;
+    /** @type {Record<string, any>} */
+    this.captures = {};
+    this.listError = /** @type {string | null} */ (null);
+    this.formError = /** @type {string | null} */ (null);
+    this.timer = 0;
+    this.build();
+  }
+
+  build() {
+    const f = (/** @type {string} */ name, /** @type {Record<string, any>} */ props) => h('input', { name, ...props });
+    this.fields = {
+      GremlinQuery: h('textarea', { name: 'GremlinQuery', rows: 2, required: true, spellcheck: false, placeholder: "G.V().Has('Type', 'ovsbridge')" }),
+      Name: f('Name', { placeholder: 'optional' }),
+      Description: f('Description', { placeholder: 'optional' }),
+      Type: h('select', { name: 'Type' }, CAPTURE_TYPES.map(([v, t]) => h('option', { value: v, text: t }))),
+      BPFFilter: f('BPFFilter', { placeholder: 'e.g. icmp or tcp port 80', spellcheck: false }),
+      HeaderSize: f('HeaderSize', { type: 'number', min: 0, max: 4096, placeholder: '256' }),
+      SamplingRate: f('SamplingRate', { type: 'number', min: 1, placeholder: '1' }),
+      PollingInterval: f('PollingInterval', { type: 'number', min: 1, placeholder: '10' }),
+    };
+    const F = this.fields;
+    const row = (/** @type {string} */ label, /** @type {any} */ el, /** @type {string} */ help) => h('label', { class: 'field' }, h('span', { text: label }), el, help ? h('small', { text: help }) : null);
+    this.formErrorEl = h('div');
+    this.listEl = h('div');
+    this.listErrorEl = h('div');
+    this.form = h('form', {
+      class: 'capture-form',
+      onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.create(); },
+    },
+    row('Gremlin query', F.GremlinQuery, 'the nodes to capture on, now and in the future'),
+    h('div', { class: 'cols' }, row('Name', F.Name, ''), row('Type', F.Type, '')),
+    row('Description', F.Description, ''),
+    row('BPF filter', F.BPFFilter, ''),
+    h('div', { class: 'cols' }, row('Header size', F.HeaderSize, 'bytes kept per packet'), row('Sampling rate', F.SamplingRate, 'sFlow: 1 packet in N'), row('Polling interval', F.PollingInterval, 'sFlow counters, s')),
+    this.formErrorEl,
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', text: 'Create capture' }),
+      h('button', { type: 'button', text: 'Use selection', onclick: () => { const s = this.app.state.selected; if (s?.kind === 'node') this.prefillFromNode(s.id); } })));
+    this.root.replaceChildren(
+      h('section', null, h('h3', { text: 'New capture' }), this.form),
+      h('section', null,
+        h('div', { class: 'panel-head' }, h('h3', { text: 'Captures' }), h('button', { text: 'Refresh', onclick: () => this.load() })),
+        this.listErrorEl, this.listEl));
+  }
+
+  /** Fills the form for a node and shows the tab. @param {string} id */
+  prefillFromNode(id) {
+    const n = this.app.model.nodes.get(id);
+    if (!n) return;
+    const tid = n.Metadata?.TID;
+    this.fields.GremlinQuery.value = typeof tid === 'string' && tid
+      ? `G.V().Has('TID', ${quote(tid)})`
+      : `G.V(${quote(id)})`;
+    const t = nodeType(n);
+    this.fields.Type.value = t === 'ovsbridge' ? 'ovssflow' : t === 'ovsport' ? 'ovsmirror' : '';
+    if (!this.fields.Name.value) this.fields.Name.value = `ui-${nodeName(n)}`;
+    this.app.showTab('captures');
+    this.fields.GremlinQuery.focus();
+  }
+
+  /** The request body, Skydive's shape; only what the user set. */
+  body() {
+    const F = this.fields;
+    /** @type {Record<string, any>} */
+    const b = { GremlinQuery: F.GremlinQuery.value.trim() };
+    for (const k of /** @type {const} */ (['Name', 'Description', 'Type', 'BPFFilter'])) {
+      const v = F[k].value.trim();
+      if (v) b[k] = v;
+    }
+    for (const k of /** @type {const} */ (['HeaderSize', 'SamplingRate', 'PollingInterval'])) {
+      const v = F[k].value.trim();
+      if (v !== '') b[k] = Number(v);
+    }
+    return b;
+  }
+
+  async create() {
+    const body = this.body();
+    if (!body.GremlinQuery) { this.setFormError('A Gremlin query is required: it selects the nodes to capture on.'); return; }
+    this.setFormError(null);
+    try {
+      const c = await request('POST', '/api/capture', body);
+      this.app.notify('info', `capture ${c?.Name || c?.UUID || ''} created`);
+      this.app.state.lastCapture = c;
+      await this.load();
+    } catch (e) {
+      this.setFormError(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** @param {string | null} msg */
+  setFormError(msg) {
+    this.formError = msg;
+    this.formErrorEl.replaceChildren(errorBox(msg) ?? '');
+  }
+
+  async load() {
+    clearTimeout(this.timer);
+    try {
+      const r = await request('GET', '/api/capture');
+      this.captures = r && typeof r === 'object' ? r : {};
+      this.listError = null;
+    } catch (e) {
+      this.listError = e instanceof Error ? e.message : String(e);
+    }
+    this.renderList();
+    if (this.app.isTabVisible('captures')) this.timer = window.setTimeout(() => this.load(), 5000);
+  }
+
+  renderList() {
+    this.listErrorEl.replaceChildren(errorBox(this.listError) ?? '');
+    const entries = Object.entries(this.captures);
+    if (entries.length === 0) {
+      this.listEl.replaceChildren(this.listError ? '' : h('p', { class: 'hint', text: 'No capture.' }));
+      return;
+    }
+    this.listEl.replaceChildren(h('table', { class: 'grid captures' },
+      h('thead', null, h('tr', null, ['Name', 'Query', 'Type', 'BPF', 'Nodes', ''].map((t) => h('th', { text: t })))),
+      h('tbody', null, entries.map(([id, c]) => h('tr', { dataset: { id } },
+        h('td', { text: c.Name || id, title: c.Description ?? '' }),
+        h('td', { class: 'mono', text: c.GremlinQuery ?? '' }),
+        h('td', { text: c.Type ?? '' }),
+        h('td', { class: 'mono', text: c.BPFFilter ?? '' }),
+        h('td', { class: 'num', text: c.Count !== undefined ? String(c.Count) : '' }),
+        h('td', null,
+          h('button', { text: 'Show', title: 'highlight the nodes it selects', onclick: () => this.app.search.run(c.GremlinQuery ?? '', 'highlight') }),
+          h('button', { class: 'danger', text: 'Delete', onclick: () => this.remove(id, c.Name || id) })))))));
+  }
+
+  /** @param {string} id @param {string} label */
+  async remove(id, label) {
+    try {
+      await request('DELETE', `/api/capture/${encodeURIComponent(id)}`);
+      this.app.notify('info', `capture ${label} deleted`);
+    } catch (e) {
+      this.listError = e instanceof Error ? e.message : String(e);
+      this.listErrorEl.replaceChildren(errorBox(this.listError) ?? '');
+      return;
+    }
+    await this.load();
+  }
+}
