@@ -36,6 +36,7 @@ pub(crate) fn step(
     };
     match spec.availability {
         Availability::NeedsFlowSource => {
+            cx.flow_args(&args)?;
             return Ok(StepKind::Flow {
                 name: spec.name,
                 args: raw(args),
@@ -90,6 +91,33 @@ fn raw(args: Vec<Spanned>) -> Vec<Arg> {
     args.into_iter().map(|a| a.arg).collect()
 }
 
+/// The typed arguments of a flow step, read again from its raw ones at evaluation (they
+/// were checked when parsed, so this does not fail on a parsed query).
+pub(crate) enum FlowArgs {
+    /// `Flows`, `Nodes`, `CaptureNode`, `Hops`: key/value pairs.
+    Filter(Filter),
+    /// `Metrics`, `Group`: an optional key.
+    Key(Option<String>),
+    /// `Aggregates`, `MoreThan`: an optional count.
+    Count(Option<u64>),
+}
+
+pub(crate) fn flow_args(name: &'static str, args: &[Arg]) -> Result<FlowArgs, ParseError> {
+    let cx = StepArgs {
+        name,
+        column: 0,
+        close: 0,
+    };
+    let spanned: Vec<Spanned> = args
+        .iter()
+        .map(|arg| Spanned {
+            column: 0,
+            arg: arg.clone(),
+        })
+        .collect();
+    cx.typed_flow_args(spanned)
+}
+
 /// The step whose arguments are being checked, for error messages.
 struct StepArgs {
     name: &'static str,
@@ -98,6 +126,35 @@ struct StepArgs {
 }
 
 impl StepArgs {
+    /// Checks a flow step's arguments (kept raw in the step).
+    fn flow_args(&self, args: &[Spanned]) -> Result<(), ParseError> {
+        self.typed_flow_args(args.to_vec()).map(|_| ())
+    }
+
+    fn typed_flow_args(&self, args: Vec<Spanned>) -> Result<FlowArgs, ParseError> {
+        Ok(match self.name {
+            "Metrics" | "Group" => FlowArgs::Key(self.optional_string(args)?),
+            "Aggregates" => match args.len() {
+                0 => FlowArgs::Count(None),
+                1 => {
+                    let a = args.into_iter().next().expect("one");
+                    let column = a.column;
+                    match self.count(a)? {
+                        0 => return Err(self.bad(column, "expects a positive number of seconds")),
+                        n => FlowArgs::Count(Some(n)),
+                    }
+                }
+                n => return Err(self.bad_count("at most one slice length in seconds", n)),
+            },
+            "MoreThan" => match args.len() {
+                0 => FlowArgs::Count(None),
+                1 => FlowArgs::Count(Some(self.count(args.into_iter().next().expect("one"))?)),
+                n => return Err(self.bad_count("at most one integer", n)),
+            },
+            _ => FlowArgs::Filter(self.filter(args, Combine::All, false)?),
+        })
+    }
+
     fn bad(&self, column: u32, message: impl Into<String>) -> ParseError {
         ParseError::new(
             column,

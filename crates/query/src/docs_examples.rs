@@ -1,15 +1,16 @@
 //! `docs/gremlin.md` stays true: every line of its `gremlin` blocks parses and runs on the
-//! fixture topology (flow steps and unsupported steps fail as documented), every step and
-//! predicate of the tables has a section, and every section names a real step or predicate.
+//! fixture topology and the fixture flows (unsupported steps fail as documented), every step
+//! and predicate of the tables has a section, and every section names a real step or
+//! predicate.
 
 use std::sync::Arc;
 
 use skydive_graph::{GraphView, TimeMs, TimeSlice};
 
-use crate::fixture::topology;
+use crate::fixture::{NOW_MS, flows, topology};
 use crate::{
-    Context, EvalErrorKind, HistorySource, PREDICATES, STEPS, evaluate, find_predicate, find_step,
-    parse,
+    Context, EvalErrorKind, HistorySource, PREDICATES, STEPS, evaluate_with_flows, find_predicate,
+    find_step, parse,
 };
 
 fn docs() -> String {
@@ -62,19 +63,14 @@ fn every_example_parses_and_runs() {
     assert!(all.len() > 60, "only {} examples found", all.len());
     let g = topology();
     let history = PresentAsPast(Arc::new(topology()));
-    let cx = Context::new(&g)
-        .with_history(&history)
-        .at(TimeMs(1_700_000_000_000));
+    let flows = flows();
+    let cx = Context::new(&g).with_history(&history).at(TimeMs(NOW_MS));
     for (line, text) in all {
         let query =
             parse(&text).unwrap_or_else(|e| panic!("docs/gremlin.md:{line}: `{text}`: {e}"));
-        match evaluate(&query, &cx) {
+        match evaluate_with_flows(&query, &cx, &flows) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind,
-                    EvalErrorKind::NoFlowSource(_) | EvalErrorKind::Unsupported(_)
-                ) => {}
+            Err(e) if matches!(e.kind, EvalErrorKind::Unsupported(_)) => {}
             Err(e) => panic!("docs/gremlin.md:{line}: `{text}`: {e}"),
         }
     }

@@ -111,6 +111,12 @@ pub enum EvalErrorKind {
     NoFlowSource(&'static str),
     #[error("step `{0}` is not supported yet")]
     Unsupported(&'static str),
+    /// The flow source could not answer (its message).
+    #[error("`{step}`: the flow source failed: {message}")]
+    FlowSource { step: &'static str, message: String },
+    /// A step used in a way it cannot work, e.g. `Sum()` on flows without a key.
+    #[error("`{step}` {message}")]
+    BadStep { step: &'static str, message: String },
     #[error(
         "`At` needs a history store, none is configured (time travel requires the analyzer's topology storage)"
     )]

@@ -9,16 +9,20 @@
 //! Elements travel as `Arc<Node>` / `Arc<Edge>`, shared with the graph: no metadata is cloned
 //! until a step projects values out of it. `At` swaps the view for a past one from the
 //! [`HistorySource`]; `SubGraph` swaps it for a view of the elements at hand.
+//!
+//! Flow steps (`eval/flows.rs`) read flows from a [`FlowSource`], live or, after `At`, from
+//! the time slice `At` set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Number, Value};
-use skydive_graph::{Edge, GraphView, Node, TimeMs};
+use skydive_flow::{Flow, FlowMetric};
+use skydive_graph::{Edge, GraphView, Node, TimeMs, TimeSlice};
 
 use crate::ast::{Combine, Filter, Predicate, Query, Step, StepKind, Term, Walk};
 use crate::error::{EvalError, EvalErrorKind};
-use crate::flow_source::FlowRecord;
+use crate::flow_source::{FlowMetrics, FlowSource};
 use crate::history::HistorySource;
 use crate::lookup;
 use crate::output::Output;
@@ -61,10 +65,31 @@ impl<'a> Context<'a> {
     }
 }
 
-/// Runs a parsed query.
+/// Runs a parsed query. Flow steps fail with "needs a flow source": see
+/// [`evaluate_with_flows`].
 pub fn evaluate(query: &Query, cx: &Context<'_>) -> Result<Output, EvalError> {
+    run(query, cx, None)
+}
+
+/// Runs a parsed query whose flow steps read `flows`. (A separate entry point rather than a
+/// field of [`Context`], so that code building a `Context` literal keeps compiling.)
+pub fn evaluate_with_flows(
+    query: &Query,
+    cx: &Context<'_>,
+    flows: &dyn FlowSource,
+) -> Result<Output, EvalError> {
+    run(query, cx, Some(flows))
+}
+
+fn run(
+    query: &Query,
+    cx: &Context<'_>,
+    flows: Option<&dyn FlowSource>,
+) -> Result<Output, EvalError> {
     let mut ev = Evaluator {
         cx,
+        flows,
+        slice: None,
         view: View::Borrowed(cx.graph),
         named: HashMap::new(),
         budget: Budget::new(),
@@ -90,11 +115,13 @@ pub(crate) enum Traversal {
     Paths(Vec<Vec<Arc<Node>>>),
     Values(Vec<Value>),
     Number(Number),
-    #[expect(
-        dead_code,
-        reason = "reserved for flow steps, which need a flow source (flow_source.rs)"
-    )]
-    Flows(Vec<Arc<dyn FlowRecord>>),
+    Flows(Vec<Arc<Flow>>),
+    /// Metric series by flow UUID (`Metrics`, `Aggregates`).
+    Metrics(FlowMetrics),
+    /// One metric (`Metrics().Sum()`).
+    Metric(Option<FlowMetric>),
+    /// Flows by the value of a key (`Group`).
+    Groups(BTreeMap<String, Vec<Arc<Flow>>>),
 }
 
 impl Traversal {
@@ -107,6 +134,9 @@ impl Traversal {
             Traversal::Values(_) => "values",
             Traversal::Number(_) => "a number",
             Traversal::Flows(_) => "flows",
+            Traversal::Metrics(_) => "metrics",
+            Traversal::Metric(_) => "a metric",
+            Traversal::Groups(_) => "flow groups",
         }
     }
 }
@@ -128,6 +158,10 @@ impl View<'_> {
 
 struct Evaluator<'a> {
     cx: &'a Context<'a>,
+    /// Where flow steps read flows.
+    flows: Option<&'a dyn FlowSource>,
+    /// The slice `At` set: flow steps read the flows of that time.
+    slice: Option<TimeSlice>,
     view: View<'a>,
     /// Results named by `As`.
     named: HashMap<String, Traversal>,
@@ -163,6 +197,10 @@ impl Evaluator<'_> {
     /// were used.
     fn step(&mut self, cur: Traversal, steps: &[Step], i: usize) -> StepResult {
         let step = &steps[i];
+        let cur = match self.flow_step(cur, steps, i)? {
+            flows::Handled::Yes(t, used) => return Ok((t, used)),
+            flows::Handled::No(cur) => cur,
+        };
         let one = |t: Traversal| Ok((t, 1));
         use StepKind as K;
         match &step.kind {
@@ -220,6 +258,9 @@ impl Evaluator<'_> {
             Traversal::Values(v) => Output::Values(v),
             Traversal::Number(n) => Output::Number(n),
             Traversal::Flows(f) => Output::Flows(f),
+            Traversal::Metrics(m) => Output::Metrics(m),
+            Traversal::Metric(m) => Output::Metric(m),
+            Traversal::Groups(g) => Output::FlowGroups(g),
         }
     }
 
@@ -237,6 +278,7 @@ impl Evaluator<'_> {
             .view(slice)
             .map_err(|e| fail(step, EvalErrorKind::History(e)))?;
         self.view = View::Owned(view);
+        self.slice = Some(slice);
         Ok(Traversal::Graph)
     }
 
@@ -473,7 +515,7 @@ impl Evaluator<'_> {
     }
 }
 
-fn key_filter(key: &str, predicate: Predicate) -> Filter {
+pub(crate) fn key_filter(key: &str, predicate: Predicate) -> Filter {
     Filter {
         combine: Combine::All,
         terms: vec![Term {
@@ -555,6 +597,8 @@ fn finish<'g, T: Fields + 'g>(
         }
     }
 }
+
+mod flows;
 
 #[cfg(test)]
 mod tests;

@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use skydive_graph::{Graph, GraphView, HistoryViewBuilder, TimeSlice};
+use skydive_graph::{Graph, GraphView, HistoryViewBuilder, TimeMs, TimeSlice};
 
-use crate::{Context, HistorySource, evaluate, parse};
+use crate::fixture::{FixtureFlows, NOW_MS};
+use crate::{Context, HistorySource, evaluate_with_flows, parse};
 
 /// Steps beyond which a fuzzed query is parsed but not evaluated: evaluation is bounded by
 /// `MAX_ITEMS` / `MAX_VISITS`, but that bound is too slow a path for a fuzzer to explore.
@@ -28,8 +29,10 @@ pub fn gremlin(data: &[u8]) {
         "`{text}` prints as `{canonical}`"
     );
     if query.steps().len() <= MAX_EVALUATED_STEPS {
-        let cx = Context::new(fixture()).with_history(&EmptyHistory);
-        if let Ok(out) = evaluate(&query, &cx) {
+        let cx = Context::new(fixture())
+            .with_history(&EmptyHistory)
+            .at(TimeMs(NOW_MS));
+        if let Ok(out) = evaluate_with_flows(&query, &cx, fixture_flows()) {
             let _ = out.to_json();
             let _ = out.to_dot();
             let _ = out.subgraph(fixture());
@@ -41,6 +44,12 @@ pub fn gremlin(data: &[u8]) {
 fn fixture() -> &'static Graph {
     static GRAPH: OnceLock<Graph> = OnceLock::new();
     GRAPH.get_or_init(crate::fixture::topology)
+}
+
+/// The fixture flows, built once.
+fn fixture_flows() -> &'static FixtureFlows {
+    static FLOWS: OnceLock<FixtureFlows> = OnceLock::new();
+    FLOWS.get_or_init(crate::fixture::flows)
 }
 
 struct EmptyHistory;
@@ -61,6 +70,8 @@ mod tests {
             b"G.V(",
             b"",
             b"G.At('-1m').V()",
+            b"G.Flows().Has('Network', '10.0.0.2').Metrics().Aggregates(1).Sum()",
+            b"G.At('-1m', 60).Flows().Hops()",
         ] {
             super::gremlin(input);
         }

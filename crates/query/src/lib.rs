@@ -3,19 +3,22 @@
 //!
 //! A query is parsed once into a [`Query`] (a list of typed [`Step`]s; errors say which column
 //! and what was expected), then evaluated over a [`GraphView`] — the live graph, or a past one
-//! obtained through a [`HistorySource`] when the query says `At(…)`. The result is an
-//! [`Output`], rendered as Skydive's JSON ([`Output::to_json`]) or Graphviz dot.
+//! obtained through a [`HistorySource`] when the query says `At(…)` — and, for flow steps
+//! (`Flows()`, `Metrics()`, `CaptureNode()`, …), a [`FlowSource`]: the analyzer's live flows,
+//! or its flow store under `At`. The result is an [`Output`], rendered as Skydive's JSON
+//! ([`Output::to_json`]) or Graphviz dot.
 //!
 //! Main items:
-//! - [`parse`], [`evaluate`], [`execute`] (both at once), [`Context`];
+//! - [`parse`], [`evaluate`], [`execute`] (both at once), [`Context`]; with flows,
+//!   [`evaluate_with_flows`], [`execute_with_flows`];
 //! - [`Query`], [`Step`], [`StepKind`]: the parsed form, printable back as canonical text;
-//! - [`Output`]: nodes, edges, paths, values, a number, or a graph;
+//! - [`Output`]: nodes, edges, paths, values, a number, a graph, flows, metrics;
 //! - [`STEPS`], [`PREDICATES`]: the dialect's tables, from which `docs/gremlin.md` is checked;
 //! - [`ParseError`], [`EvalError`], [`GremlinError`];
-//! - [`HistorySource`]; [`FlowSource`] (a placeholder until flow steps land).
+//! - [`HistorySource`]; [`FlowSource`] with its [`FlowRequest`] and [`MetricsRequest`].
 //!
-//! This crate must not depend on HTTP, storage or the flow crate: history and flows come in
-//! through traits. It reads graphs only through [`GraphView`], starts from indexes where a
+//! This crate must not depend on HTTP or storage: history and flows come in through traits
+//! (it knows the flow *model*, `skydive_flow::Flow`, not where flows are kept). It reads graphs only through [`GraphView`], starts from indexes where a
 //! filter allows, walks edges through adjacency (never by scanning), and bounds its input
 //! (query size, nesting depth) and its work (result size, edges visited).
 //!
@@ -42,10 +45,12 @@ mod ast;
 mod error;
 mod eval;
 mod fixture;
+mod flow_fields;
 mod flow_source;
 mod history;
 mod lexer;
 mod lookup;
+mod metrics;
 mod output;
 mod parser;
 mod predicate;
@@ -62,8 +67,8 @@ pub use ast::{
     Walk,
 };
 pub use error::{EvalError, EvalErrorKind, GremlinError, ParseError, ParseErrorKind};
-pub use eval::{Context, evaluate};
-pub use flow_source::{FlowQuery, FlowRecord, FlowSource};
+pub use eval::{Context, evaluate, evaluate_with_flows};
+pub use flow_source::{FlowMetrics, FlowRequest, FlowSource, MetricsRequest};
 pub use history::HistorySource;
 pub use output::{Output, dot};
 pub use parser::{MAX_DEPTH, MAX_QUERY_LEN, parse};
@@ -80,6 +85,16 @@ pub use skydive_graph::GraphView;
 pub fn execute(text: &str, cx: &Context<'_>) -> Result<Output, GremlinError> {
     let query = parse(text)?;
     Ok(evaluate(&query, cx)?)
+}
+
+/// Parses and evaluates a query whose flow steps read `flows`.
+pub fn execute_with_flows(
+    text: &str,
+    cx: &Context<'_>,
+    flows: &dyn FlowSource,
+) -> Result<Output, GremlinError> {
+    let query = parse(text)?;
+    Ok(evaluate_with_flows(&query, cx, flows)?)
 }
 
 #[cfg(test)]

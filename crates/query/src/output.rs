@@ -7,20 +7,27 @@
 //!   (Skydive marshals a graph step as the list of its values);
 //! - `Count()`, `Sum()`: a bare number;
 //! - `Values()`, `ValueMap()`, `Keys()`: an array of values, maps or key strings (`[]` when
-//!   empty, where Skydive gave `null`).
+//!   empty, where Skydive gave `null`);
+//! - flows: an array of flows in Skydive's flow JSON;
+//! - `Metrics()`, `Aggregates()`: an array of one object mapping each flow UUID (or
+//!   `Aggregated`) to its metrics, `[{"<uuid>": [{"ABPackets": …, "Start": …, "Last": …}]}]`,
+//!   or `[]` when there are none; `Metrics().Sum()`: one metric object (`null` without
+//!   metrics);
+//! - `Group()`: an array of one object mapping each group's value to its flows, or `[]`.
 //!
 //! Elements are shared (`Arc`) with the graph they came from; rendering borrows them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Number, Value};
+use skydive_flow::{Flow, FlowMetric};
 use skydive_graph::{Edge, GraphView, Id, Node};
 
-use crate::flow_source::FlowRecord;
+use crate::flow_source::FlowMetrics;
 
 /// The result of a query.
 #[derive(Debug, Clone)]
@@ -39,8 +46,14 @@ pub enum Output {
     Values(Vec<Value>),
     /// `Count`, `Sum`.
     Number(Number),
-    /// Reserved for flow steps (see [`crate::FlowSource`]); nothing yields it yet.
-    Flows(Vec<Arc<dyn FlowRecord>>),
+    /// Flows (`Flows()` and the steps that filter, sort and page them).
+    Flows(Vec<Arc<Flow>>),
+    /// `Metrics()`, `Aggregates()`: metric series by flow UUID (or `Aggregated`).
+    Metrics(FlowMetrics),
+    /// `Metrics().Sum()`: the total metric; `None` when there was none.
+    Metric(Option<FlowMetric>),
+    /// `Group()`: flows by the value of the grouping key.
+    FlowGroups(BTreeMap<String, Vec<Arc<Flow>>>),
 }
 
 impl Output {
@@ -57,7 +70,12 @@ impl Output {
             Output::Nodes(nodes) => dot(nodes, &[]),
             Output::Edges(edges) => dot(&[], edges),
             Output::Paths(paths) => paths_dot(paths),
-            Output::Values(_) | Output::Number(_) | Output::Flows(_) => dot(&[], &[]),
+            Output::Values(_)
+            | Output::Number(_)
+            | Output::Flows(_)
+            | Output::Metrics(_)
+            | Output::Metric(_)
+            | Output::FlowGroups(_) => dot(&[], &[]),
         }
     }
 
@@ -70,7 +88,12 @@ impl Output {
             Output::Nodes(nodes) => with_edges_among(g, nodes.iter()),
             Output::Paths(paths) => with_edges_among(g, paths.iter().flatten()),
             Output::Edges(edges) => with_end_nodes(g, edges),
-            Output::Values(_) | Output::Number(_) | Output::Flows(_) => (Vec::new(), Vec::new()),
+            Output::Values(_)
+            | Output::Number(_)
+            | Output::Flows(_)
+            | Output::Metrics(_)
+            | Output::Metric(_)
+            | Output::FlowGroups(_) => (Vec::new(), Vec::new()),
         }
     }
 
@@ -84,6 +107,9 @@ impl Output {
             Output::Values(_) => "values",
             Output::Number(_) => "a number",
             Output::Flows(_) => "flows",
+            Output::Metrics(_) => "metrics",
+            Output::Metric(_) => "a metric",
+            Output::FlowGroups(_) => "flow groups",
         }
     }
 }
@@ -142,8 +168,36 @@ impl Serialize for Output {
             Output::Paths(paths) => s.collect_seq(paths.iter().map(|p| PathJson(p))),
             Output::Values(values) => values.serialize(s),
             Output::Number(n) => n.serialize(s),
-            Output::Flows(flows) => s.collect_seq(flows.iter().map(|f| f.to_json())),
+            Output::Flows(flows) => s.collect_seq(flows.iter().map(|f| &**f)),
+            Output::Metrics(m) => one_map_or_empty(s, m.is_empty(), m),
+            Output::Metric(m) => m.serialize(s),
+            Output::FlowGroups(g) => {
+                let groups: BTreeMap<&str, FlowsJson<'_>> =
+                    g.iter().map(|(k, v)| (k.as_str(), FlowsJson(v))).collect();
+                one_map_or_empty(s, groups.is_empty(), &groups)
+            }
         }
+    }
+}
+
+/// Skydive marshals metrics and groups as the list of its one map, or `[]` when empty.
+fn one_map_or_empty<S: Serializer, T: Serialize>(
+    s: S,
+    empty: bool,
+    map: &T,
+) -> Result<S::Ok, S::Error> {
+    let mut seq = s.serialize_seq(Some(usize::from(!empty)))?;
+    if !empty {
+        seq.serialize_element(map)?;
+    }
+    seq.end()
+}
+
+struct FlowsJson<'a>(&'a [Arc<Flow>]);
+
+impl Serialize for FlowsJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|f| &**f))
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) enum FieldValue<'a> {
     Json(&'a Value),
     Str(&'a str),
     Int(i64),
+    /// An enumeration shown as its number (a flow's `FinishType`); equal to its name too.
+    Enum(&'static str, i64),
 }
 
 /// One scalar a key stands for (an element of a list, or the value itself).
@@ -30,6 +32,7 @@ enum Scalar<'a> {
     Num(&'a Number),
     Int(i64),
     Bool(bool),
+    Enum(&'static str, i64),
     /// null, an object, or a list inside a list: equals nothing.
     Other,
 }
@@ -39,7 +42,7 @@ impl FieldValue<'_> {
         match self {
             FieldValue::Json(v) => v.clone(),
             FieldValue::Str(s) => Value::String(s.to_owned()),
-            FieldValue::Int(i) => Value::from(i),
+            FieldValue::Int(i) | FieldValue::Enum(_, i) => Value::from(i),
         }
     }
 
@@ -48,6 +51,7 @@ impl FieldValue<'_> {
         match self {
             FieldValue::Str(s) => f(Scalar::Str(s)),
             FieldValue::Int(i) => f(Scalar::Int(i)),
+            FieldValue::Enum(name, i) => f(Scalar::Enum(name, i)),
             FieldValue::Json(Value::Array(items)) => items.iter().any(|v| f(scalar(v))),
             FieldValue::Json(v) => f(scalar(v)),
         }
@@ -190,7 +194,10 @@ impl Predicate {
             }),
             Within(ls) => any(&mut |s| ls.iter().any(|l| equals(s, l))),
             Without(ls) => !any(&mut |s| ls.iter().any(|l| equals(s, l))),
-            Regex(p) => any(&mut |s| matches!(s, Scalar::Str(text) if p.regex.is_match(text))),
+            Regex(p) => any(&mut |s| match s {
+                Scalar::Str(text) | Scalar::Enum(text, _) => p.regex.is_match(text),
+                _ => false,
+            }),
             Ipv4Range(net) => any(
                 &mut |s| matches!(s, Scalar::Str(text) if ipv4_of(text).is_some_and(|a| net.contains(&a))),
             ),
@@ -205,7 +212,7 @@ fn ipv4_of(text: &str) -> Option<Ipv4Addr> {
 
 fn equals(s: Scalar<'_>, l: &Literal) -> bool {
     match (s, l) {
-        (Scalar::Str(a), Literal::Str(b)) => a == b,
+        (Scalar::Str(a) | Scalar::Enum(a, _), Literal::Str(b)) => a == b,
         (Scalar::Bool(a), Literal::Bool(b)) => a == *b,
         (_, Literal::Int(i)) => compare(s, Num::Int(*i)) == Some(Ordering::Equal),
         (_, Literal::Float(f)) => compare(s, Num::Float(*f)) == Some(Ordering::Equal),
@@ -216,7 +223,7 @@ fn equals(s: Scalar<'_>, l: &Literal) -> bool {
 /// How a scalar compares with a number; `None` when it is not a number.
 fn compare(s: Scalar<'_>, n: Num) -> Option<Ordering> {
     match s {
-        Scalar::Int(i) => compare_numbers(Exact::Int(i), n),
+        Scalar::Int(i) | Scalar::Enum(_, i) => compare_numbers(Exact::Int(i), n),
         Scalar::Num(v) => compare_numbers(exact(v), n),
         _ => None,
     }
@@ -259,7 +266,9 @@ pub(crate) fn sort_order(a: Option<FieldValue<'_>>, b: Option<FieldValue<'_>>) -
         match v {
             None => 0,
             Some(FieldValue::Json(Value::Bool(_))) => 1,
-            Some(FieldValue::Int(_) | FieldValue::Json(Value::Number(_))) => 2,
+            Some(
+                FieldValue::Int(_) | FieldValue::Enum(..) | FieldValue::Json(Value::Number(_)),
+            ) => 2,
             Some(FieldValue::Str(_) | FieldValue::Json(Value::String(_))) => 3,
             Some(_) => 4,
         }
@@ -281,7 +290,7 @@ fn same_rank_order(a: FieldValue<'_>, b: FieldValue<'_>) -> Ordering {
         _ => None,
     };
     let number = |v: FieldValue<'_>| match v {
-        FieldValue::Int(i) => Some(Exact::Int(i)),
+        FieldValue::Int(i) | FieldValue::Enum(_, i) => Some(Exact::Int(i)),
         FieldValue::Json(Value::Number(n)) => Some(exact(n)),
         _ => None,
     };

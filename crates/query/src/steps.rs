@@ -6,7 +6,7 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Availability {
     Available,
-    /// A flow step: evaluated by a flow source (none is wired in yet).
+    /// A flow step: reads flows through a [`crate::FlowSource`], or works on what one gave.
     NeedsFlowSource,
     /// Part of Skydive's dialect, parsed, not evaluated yet.
     NotYetSupported,
@@ -66,7 +66,7 @@ const fn flow_step(name: &'static str, usage: &'static str, summary: &'static st
     }
 }
 
-const FILTERABLE: &str = "nodes, edges";
+const FILTERABLE: &str = "nodes, edges, flows";
 
 /// Every step, in documentation order.
 pub const STEPS: &[StepSpec] = &[
@@ -132,23 +132,23 @@ pub const STEPS: &[StepSpec] = &[
     step(
         "Out",
         "Out([key, value, …])",
+        "nodes, flows",
         "nodes",
-        "nodes",
-        "children: nodes at the child end of edges leaving each node",
+        "children: nodes at the child end of edges leaving each node; of a flow, the node of its B end",
     ),
     step(
         "In",
         "In([key, value, …])",
+        "nodes, flows",
         "nodes",
-        "nodes",
-        "parents: nodes at the parent end of edges entering each node",
+        "parents: nodes at the parent end of edges entering each node; of a flow, the node of its A end (MAC or PeerIntfMAC = Link.A)",
     ),
     step(
         "Both",
         "Both([key, value, …])",
+        "nodes, flows",
         "nodes",
-        "nodes",
-        "parents and children",
+        "parents and children; of a flow, the nodes of both ends",
     ),
     step(
         "OutE",
@@ -195,14 +195,14 @@ pub const STEPS: &[StepSpec] = &[
     step(
         "Dedup",
         "Dedup([key, …])",
-        "nodes, edges, paths, values",
+        "nodes, edges, paths, values, flows",
         "same (paths become nodes)",
-        "remove duplicates, by identity or by the values of the keys",
+        "remove duplicates, by identity or by the values of the keys (flows: by TrackingID by default)",
     ),
     step(
         "Count",
         "Count()",
-        "nodes, edges, paths, values",
+        "nodes, edges, paths, values, flows, metrics, flow groups",
         "number",
         "how many",
     ),
@@ -223,35 +223,35 @@ pub const STEPS: &[StepSpec] = &[
     step(
         "Keys",
         "Keys()",
-        FILTERABLE,
+        "nodes, edges, flows, metrics",
         "values (strings)",
         "every key present, each once",
     ),
     step(
         "Sum",
         "Sum([key])",
-        "nodes, edges, values",
+        "nodes, edges, values, flows, metrics",
         "number",
         "sum of the key's numbers (of the values themselves after Values)",
     ),
     step(
         "Sort",
         "Sort([ASC|DESC][, key])",
-        "nodes, edges, values",
+        "nodes, edges, values, flows",
         "same",
-        "order by the key (default @CreatedAt), ascending unless DESC",
+        "order by the key (default @CreatedAt; Last for flows), ascending unless DESC",
     ),
     step(
         "Range",
         "Range(from, to)",
-        "nodes, edges, paths, values",
+        "nodes, edges, paths, values, flows",
         "same",
         "items from `from` (included) to `to` (excluded)",
     ),
     step(
         "Limit",
         "Limit(n)",
-        "nodes, edges, paths, values",
+        "nodes, edges, paths, values, flows",
         "same",
         "the first n items",
     ),
@@ -304,40 +304,94 @@ pub const STEPS: &[StepSpec] = &[
         "nodes",
         "the nodes and their neighbours in both directions, as Descendants does",
     ),
-    flow_step(
-        "Flows",
-        "Flows([key, value, …])",
-        "flows captured on the nodes, or all flows after G",
-    ),
-    flow_step(
-        "Metrics",
-        "Metrics([key])",
-        "time series of flow or interface metrics",
-    ),
-    flow_step(
-        "Aggregates",
-        "Aggregates([sliceLength])",
-        "metrics re-bucketed into fixed slices",
-    ),
-    flow_step("RawPackets", "RawPackets()", "raw packets of flows"),
-    flow_step("BPF", "BPF(filter)", "raw packets matching a BPF filter"),
-    flow_step(
-        "Sockets",
-        "Sockets()",
-        "sockets and processes of flows or nodes",
-    ),
-    flow_step("Nodes", "Nodes()", "the A, B and capture nodes of flows"),
     StepSpec {
-        aliases: &["Node"],
+        input: "graph, nodes, paths",
         ..flow_step(
-            "CaptureNode",
-            "CaptureNode()",
-            "the node each flow was captured on",
+            "Flows",
+            "Flows([key, value, …])",
+            "flows captured on the nodes, or all flows after G; live, or active during the At slice",
         )
     },
-    flow_step("Hops", "Hops()", "every capture node a flow was seen on"),
-    flow_step("Group", "Group(key)", "flows grouped by a key"),
-    flow_step("MoreThan", "MoreThan(n)", "groups with more than n flows"),
+    StepSpec {
+        input: "flows",
+        output: "metrics",
+        ..flow_step(
+            "Metrics",
+            "Metrics([key])",
+            "the LastUpdateMetric time series of each flow, by UUID",
+        )
+    },
+    StepSpec {
+        input: "metrics",
+        output: "metrics",
+        ..flow_step(
+            "Aggregates",
+            "Aggregates([seconds])",
+            "metrics of every flow re-bucketed into fixed slices (default 30 s) and summed",
+        )
+    },
+    StepSpec {
+        availability: Availability::NotYetSupported,
+        ..flow_step("RawPackets", "RawPackets()", "raw packets of flows")
+    },
+    StepSpec {
+        availability: Availability::NotYetSupported,
+        ..flow_step("BPF", "BPF(filter)", "raw packets matching a BPF filter")
+    },
+    StepSpec {
+        availability: Availability::NotYetSupported,
+        ..flow_step(
+            "Sockets",
+            "Sockets()",
+            "sockets and processes of flows or nodes",
+        )
+    },
+    StepSpec {
+        input: "flows",
+        output: "nodes",
+        ..flow_step(
+            "Nodes",
+            "Nodes([key, value, …])",
+            "the capture, A and B nodes of each flow (by TID and MAC)",
+        )
+    },
+    StepSpec {
+        aliases: &["Node"],
+        input: "flows",
+        output: "nodes",
+        ..flow_step(
+            "CaptureNode",
+            "CaptureNode([key, value, …])",
+            "the node each flow was captured on (its TID is the flow's NodeTID)",
+        )
+    },
+    StepSpec {
+        input: "flows",
+        output: "nodes",
+        ..flow_step(
+            "Hops",
+            "Hops([key, value, …])",
+            "every capture node where the flows' TrackingIDs were seen, each once",
+        )
+    },
+    StepSpec {
+        input: "flows",
+        output: "flow groups",
+        ..flow_step(
+            "Group",
+            "Group([key])",
+            "flows grouped by the value of a key (default TrackingID)",
+        )
+    },
+    StepSpec {
+        input: "flow groups",
+        output: "flow groups",
+        ..flow_step(
+            "MoreThan",
+            "MoreThan([n])",
+            "the groups with more than n flows (default 1)",
+        )
+    },
     StepSpec {
         availability: Availability::NotYetSupported,
         ..step(
