@@ -13,9 +13,15 @@ use crate::{
     find_step, parse,
 };
 
-fn docs() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/gremlin.md");
+fn doc(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn docs() -> String {
+    doc("gremlin.md")
 }
 
 /// `(line number, text)` of each line inside a ```gremlin block.
@@ -72,6 +78,23 @@ fn every_example_parses_and_runs() {
             Ok(_) => {}
             Err(e) if matches!(e.kind, EvalErrorKind::Unsupported(_)) => {}
             Err(e) => panic!("docs/gremlin.md:{line}: `{text}`: {e}"),
+        }
+    }
+}
+
+/// `docs/flows.md` queries flows too: its examples must run.
+#[test]
+fn flow_docs_examples_run() {
+    let all = examples(&doc("flows.md"));
+    assert!(all.len() >= 4, "only {} examples found", all.len());
+    let g = topology();
+    let history = PresentAsPast(Arc::new(topology()));
+    let flows = flows();
+    let cx = Context::new(&g).with_history(&history).at(TimeMs(NOW_MS));
+    for (line, text) in all {
+        let query = parse(&text).unwrap_or_else(|e| panic!("docs/flows.md:{line}: `{text}`: {e}"));
+        if let Err(e) = evaluate_with_flows(&query, &cx, &flows) {
+            panic!("docs/flows.md:{line}: `{text}`: {e}");
         }
     }
 }
