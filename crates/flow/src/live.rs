@@ -169,13 +169,19 @@ impl LiveFlows {
     }
 
     /// Applies a batch of flow updates that arrived at `now_ms` (epoch ms, analyzer clock).
-    pub fn apply<I: IntoIterator<Item = Flow>>(&self, updates: I, now_ms: i64) -> Applied {
+    /// Takes `Flow`s or `Arc<Flow>`s: a batch stored first by reference
+    /// (`FlowStore::store(&batch)`) then moves here without a copy.
+    pub fn apply<I>(&self, updates: I, now_ms: i64) -> Applied
+    where
+        I: IntoIterator,
+        I::Item: Into<Arc<Flow>>,
+    {
         let mut out = Applied::default();
         let mut finished = 0;
         {
             let mut st = self.write();
             for flow in updates {
-                match Self::apply_one(&mut st, flow, now_ms, self.cfg.max_flows) {
+                match Self::apply_one(&mut st, flow.into(), now_ms, self.cfg.max_flows) {
                     Outcome::Kept => out.applied += 1,
                     Outcome::Finished(removed) => {
                         out.applied += 1;
@@ -196,7 +202,7 @@ impl LiveFlows {
         out
     }
 
-    fn apply_one(st: &mut State, flow: Flow, now_ms: i64, max: usize) -> Outcome {
+    fn apply_one(st: &mut State, flow: Arc<Flow>, now_ms: i64, max: usize) -> Outcome {
         if flow.uuid.is_empty() {
             return Outcome::Invalid;
         }
@@ -210,7 +216,7 @@ impl LiveFlows {
             let uuid: Arc<str> = flow.uuid.as_str().into();
             st.index(&flow.node_tid, uuid.clone());
             let entry = Entry {
-                flow: Arc::new(flow),
+                flow,
                 seen_ms: now_ms,
             };
             st.flows.insert(uuid, entry);
@@ -231,7 +237,7 @@ impl LiveFlows {
             st.index(&flow.node_tid, key);
         }
         if let Some(kept) = st.flows.get_mut(flow.uuid.as_str()) {
-            kept.flow = Arc::new(flow);
+            kept.flow = flow;
             kept.seen_ms = now_ms;
         }
         Outcome::Kept

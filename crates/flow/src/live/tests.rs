@@ -77,7 +77,7 @@ fn updates_replace_and_final_updates_remove() {
     // A late, older update of the other flow is ignored.
     let mut older = first[1].clone();
     older.last -= 1;
-    live.apply([older], T0 + 7_200);
+    live.apply([Arc::new(older)], T0 + 7_200);
     assert_eq!(live.get(&first[1].uuid).unwrap().last, first[1].last);
 
     let s = live.stats();
