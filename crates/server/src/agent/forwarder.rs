@@ -2,8 +2,8 @@
 //! `/ws/agent/topology` ([`crate::protocol`], `docs/protocol.md`).
 //!
 //! On each connection: a full sync (the graph and a subscription to its changes taken
-//! atomically, sent as `SyncBegin`, chunks of about `agent.sync_chunk_bytes`, `SyncEnd`),
-//! then every change as a delta, in order.
+//! atomically, sent as `SyncBegin`, chunks of about `agent.sync_chunk_bytes`, `SyncEnd`:
+//! [`super::sync_chunks`]), then every change as a delta, in order.
 //!
 //! Queues and losses: changes wait in the graph's event ring, then in the connection's send
 //! queue (`http.ws.queue_size` messages). Neither blocks the probes. When the ring overwrites
@@ -29,7 +29,7 @@ use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
-use skydive_graph::{Edge, GraphEvent, Id, Node, Received, SharedGraph, Subscription};
+use skydive_graph::{GraphEvent, Id, Received, SharedGraph, Subscription};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -39,6 +39,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
+use super::sync_chunks::SyncCursor;
 use crate::protocol::{self, AnalyzerMessage, PartialOut, SyncDone, types};
 use crate::ws::WsConfig;
 
@@ -398,105 +399,6 @@ enum Out {
     Close(u16, &'static str),
 }
 
-/// A full sync being sent: `SyncBegin`, chunks, `SyncEnd`.
-struct SyncCursor {
-    generation: u64,
-    nodes: Vec<Arc<Node>>,
-    edges: Vec<Arc<Edge>>,
-    began: bool,
-    node_pos: usize,
-    edge_pos: usize,
-    ended: bool,
-    chunk_bytes: usize,
-    max_obj: usize,
-}
-
-impl SyncCursor {
-    /// The next message, or `None` when the sync is sent. Skipped elements go to `skipped`.
-    fn next(&mut self, skipped: &mut HashSet<Id>, oversized: &AtomicU64) -> Option<Out> {
-        if !self.began {
-            self.began = true;
-            let obj = json!({"Generation": self.generation, "Nodes": self.nodes.len(), "Edges": self.edges.len()});
-            return Some(Out::Msg(types::SYNC_BEGIN, obj.to_string()));
-        }
-        if self.node_pos < self.nodes.len() || self.edge_pos < self.edges.len() {
-            return Some(self.chunk(skipped, oversized));
-        }
-        if !self.ended {
-            self.ended = true;
-            let obj = json!({"Generation": self.generation});
-            return Some(Out::Msg(types::SYNC_END, obj.to_string()));
-        }
-        None
-    }
-
-    fn chunk(&mut self, skipped: &mut HashSet<Id>, oversized: &AtomicU64) -> Out {
-        let mut nodes = String::new();
-        let mut edges = String::new();
-        let mut count = 0usize;
-        let full = |len: usize, count: usize, chunk: usize| {
-            len >= chunk || count >= protocol::MAX_CHUNK_ELEMENTS
-        };
-        while self.node_pos < self.nodes.len() && !full(nodes.len(), count, self.chunk_bytes) {
-            let n = &self.nodes[self.node_pos];
-            let text = protocol::node_obj(n);
-            if text.len() > self.max_obj {
-                oversized.fetch_add(1, Relaxed);
-                skipped.insert(n.id.clone());
-                tracing::warn!(node = %n.id, bytes = text.len(), "node too large for one message (http.ws.max_message_bytes): not forwarded");
-                self.node_pos += 1;
-                continue;
-            }
-            if !nodes.is_empty() && nodes.len() + text.len() > self.chunk_bytes {
-                break;
-            }
-            if !nodes.is_empty() {
-                nodes.push(',');
-            }
-            nodes.push_str(&text);
-            count += 1;
-            self.node_pos += 1;
-        }
-        if self.node_pos >= self.nodes.len() {
-            while self.edge_pos < self.edges.len()
-                && !full(nodes.len() + edges.len(), count, self.chunk_bytes)
-            {
-                let e = &self.edges[self.edge_pos];
-                if skipped.contains(&e.parent) || skipped.contains(&e.child) {
-                    oversized.fetch_add(1, Relaxed);
-                    skipped.insert(e.id.clone());
-                    self.edge_pos += 1;
-                    continue;
-                }
-                let text = protocol::edge_obj(e);
-                if text.len() > self.max_obj {
-                    oversized.fetch_add(1, Relaxed);
-                    skipped.insert(e.id.clone());
-                    self.edge_pos += 1;
-                    continue;
-                }
-                let used = nodes.len() + edges.len();
-                if used > 0 && used + text.len() > self.chunk_bytes {
-                    break;
-                }
-                if !edges.is_empty() {
-                    edges.push(',');
-                }
-                edges.push_str(&text);
-                count += 1;
-                self.edge_pos += 1;
-            }
-        }
-        Out::Msg(
-            types::SYNC_CHUNK,
-            format!(
-                "{{\"Generation\":{},\"Nodes\":[{nodes}],\"Edges\":[{edges}]}}",
-                self.generation
-            ),
-        )
-    }
-}
-
 /// One connection to an analyzer.
 struct Session<'a> {
     cfg: &'a ForwarderConfig,
@@ -547,17 +449,13 @@ impl<'a> Session<'a> {
         self.status.counters.syncs.fetch_add(1, Relaxed);
         self.status.with(self.slot, |s| s.state = "syncing");
         (
-            SyncCursor {
-                generation: self.generation,
+            SyncCursor::new(
+                self.generation,
                 nodes,
                 edges,
-                began: false,
-                node_pos: 0,
-                edge_pos: 0,
-                ended: false,
-                chunk_bytes: self.cfg.chunk_bytes.clamp(1024, self.max_obj),
-                max_obj: self.max_obj,
-            },
+                self.cfg.chunk_bytes.clamp(1024, self.max_obj),
+                self.max_obj,
+            ),
             sub,
         )
     }
@@ -594,26 +492,30 @@ impl<'a> Session<'a> {
                     let Ok(permit) = permit else { break End::Lost("writer stopped".into()) };
                     let msg = pending.as_mut().and_then(|c| c.next(&mut self.skipped, &self.status.counters.oversized));
                     match msg {
-                        Some(m) => permit.send(m),
+                        Some((kind, obj)) => permit.send(Out::Msg(kind, obj)),
                         None => pending = None,
                     }
                 }
-                r = next_event(&mut sub), if pending.is_none() && !desynced => {
+                r = next_event(&mut sub), if pending.is_none() => {
                     match r {
+                        // Waiting for a resync: the change is counted, the resync carries it.
+                        Received::Event(_) if desynced => {
+                            self.status.counters.dropped.fetch_add(1, Relaxed);
+                        }
                         Received::Event(ev) => {
                             if let Err(lost) = self.forward(&tx, ev) {
                                 if lost {
                                     break End::Lost("writer stopped".into());
                                 }
                                 desynced = true;
-                                sub = None;
                             }
                         }
                         Received::Lagged(n) => {
                             self.status.counters.dropped.fetch_add(n, Relaxed);
-                            tracing::warn!(lost = n, "forwarder fell behind the graph's event ring: resyncing");
+                            if !desynced {
+                                tracing::warn!(lost = n, "forwarder fell behind the graph's event ring: resyncing");
+                            }
                             desynced = true;
-                            sub = None;
                         }
                         Received::Closed => break End::Lost("the agent's graph is gone".into()),
                     }
@@ -631,8 +533,8 @@ impl<'a> Session<'a> {
                 m = stream.next() => {
                     last_seen = tokio::time::Instant::now();
                     match m {
-                        Some(Ok(Message::Text(t))) => self.on_analyzer(t.as_bytes(), &mut desynced, &mut sub, &mut last_requested),
-                        Some(Ok(Message::Binary(b))) => self.on_analyzer(&b, &mut desynced, &mut sub, &mut last_requested),
+                        Some(Ok(Message::Text(t))) => self.on_analyzer(t.as_bytes(), &mut desynced, &mut last_requested),
+                        Some(Ok(Message::Binary(b))) => self.on_analyzer(&b, &mut desynced, &mut last_requested),
                         Some(Ok(Message::Close(frame))) => {
                             break End::Lost(match frame {
                                 Some(f) => format!("analyzer closed the connection ({}: {})", u16::from(f.code), f.reason),
@@ -664,7 +566,6 @@ impl<'a> Session<'a> {
         &mut self,
         bytes: &[u8],
         desynced: &mut bool,
-        sub: &mut Option<Subscription>,
         last_requested: &mut Option<tokio::time::Instant>,
     ) {
         match protocol::decode_analyzer(bytes) {
@@ -689,7 +590,6 @@ impl<'a> Session<'a> {
                 *last_requested = Some(now);
                 tracing::info!("analyzer asked for a full sync: {}", r.reason);
                 *desynced = true;
-                *sub = None;
             }
             Ok(AnalyzerMessage::Error(e)) => {
                 tracing::debug!(seq = ?e.seq, "analyzer refused a message: {}", e.error);
@@ -882,8 +782,6 @@ async fn writer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-    use skydive_graph::{GraphOptions, Metadata};
 
     #[test]
     fn addresses_become_urls() {
@@ -893,112 +791,6 @@ mod tests {
         );
         assert_eq!(analyzer_url("http://a:1/"), "ws://a:1/ws/agent/topology");
         assert_eq!(analyzer_url("ws://a:1/custom"), "ws://a:1/custom");
-    }
-
-    fn cursor(
-        nodes: Vec<Arc<Node>>,
-        edges: Vec<Arc<Edge>>,
-        chunk: usize,
-        max: usize,
-    ) -> SyncCursor {
-        SyncCursor {
-            generation: 7,
-            nodes,
-            edges,
-            began: false,
-            node_pos: 0,
-            edge_pos: 0,
-            ended: false,
-            chunk_bytes: chunk,
-            max_obj: max,
-        }
-    }
-
-    #[test]
-    fn syncs_are_chunked_nodes_first_and_skip_oversized_elements() {
-        let g = SharedGraph::new(GraphOptions::new("h", "agent.h"));
-        let mut ids = Vec::new();
-        for i in 0..50 {
-            let pad = if i == 3 {
-                "x".repeat(5000)
-            } else {
-                String::new()
-            };
-            let n = g
-                .write()
-                .create_node(
-                    format!("n{i:02}").into(),
-                    Metadata::from_pairs([
-                        ("Name", json!(format!("n{i}"))),
-                        ("Type", json!("t")),
-                        ("Pad", json!(pad)),
-                    ]),
-                )
-                .unwrap();
-            ids.push(n.id.clone());
-        }
-        for i in 0..10 {
-            g.write()
-                .create_edge(
-                    format!("e{i}").into(),
-                    ids[i].clone(),
-                    ids[i + 1].clone(),
-                    Metadata::from_pairs([("RelationType", json!("layer2"))]),
-                )
-                .unwrap();
-        }
-        let (nodes, edges) = {
-            let r = g.read();
-            let mut n: Vec<_> = r.nodes().cloned().collect();
-            n.sort_by(|a, b| a.id.cmp(&b.id));
-            let mut e: Vec<_> = r.edges().cloned().collect();
-            e.sort_by(|a, b| a.id.cmp(&b.id));
-            (n, e)
-        };
-        let mut c = cursor(nodes, edges, 2048, 4096);
-        let mut skipped = HashSet::new();
-        let oversized = AtomicU64::new(0);
-        let mut msgs = Vec::new();
-        while let Some(Out::Msg(kind, obj)) = c.next(&mut skipped, &oversized) {
-            assert!(obj.len() <= 2048 + 4096, "{}", obj.len());
-            msgs.push((kind, serde_json::from_str::<Value>(&obj).unwrap()));
-        }
-        assert_eq!(msgs.first().unwrap().0, "SyncBegin");
-        assert_eq!(
-            msgs.first().unwrap().1,
-            json!({"Generation": 7, "Nodes": 50, "Edges": 10})
-        );
-        assert_eq!(msgs.last().unwrap().0, "SyncEnd");
-        let chunks: Vec<&Value> = msgs
-            .iter()
-            .filter(|(k, _)| *k == "SyncChunk")
-            .map(|(_, v)| v)
-            .collect();
-        assert!(chunks.len() > 2, "cut into several chunks");
-        let count = |key: &str| {
-            chunks
-                .iter()
-                .map(|c| c[key].as_array().unwrap().len())
-                .sum::<usize>()
-        };
-        assert_eq!(count("Nodes"), 49, "the oversized node is skipped");
-        // n03's edges (e2: n02->n03, e3: n03->n04) are skipped with it.
-        assert_eq!(count("Edges"), 8);
-        assert_eq!(oversized.load(Relaxed), 3);
-        let first_edge_chunk = chunks
-            .iter()
-            .position(|c| !c["Edges"].as_array().unwrap().is_empty())
-            .unwrap();
-        assert!(
-            chunks[first_edge_chunk + 1..]
-                .iter()
-                .all(|c| c["Nodes"].as_array().unwrap().is_empty())
-        );
-        // Every element is decodable by the analyzer.
-        for c in &chunks {
-            let frame = protocol::agent_frame(2, "SyncChunk", &c.to_string());
-            protocol::decode_agent(frame.as_bytes()).unwrap();
-        }
     }
 
     #[test]

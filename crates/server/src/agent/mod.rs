@@ -14,6 +14,7 @@
 //! (`skydive-probes` does).
 
 pub(crate) mod forwarder;
+mod sync_chunks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -369,6 +370,7 @@ impl Agent {
             agent: Some(runtime.clone()),
         });
         let app = api::router(state.clone())
+            .layer(axum::middleware::map_response(service_type_agent))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 crate::analyzer::panic_response,
             ))
@@ -391,6 +393,15 @@ impl Agent {
             server,
         })
     }
+}
+
+/// WebSocket handshakes answered by an agent name it in `X-Service-Type` (the shared handlers
+/// write the analyzer's).
+async fn service_type_agent(mut resp: axum::response::Response) -> axum::response::Response {
+    if let Some(v) = resp.headers_mut().get_mut("X-Service-Type") {
+        *v = axum::http::HeaderValue::from_static("agent");
+    }
+    resp
 }
 
 impl RunningAgent {

@@ -44,6 +44,43 @@ async fn two_agents_one_analyzer() {
         "{ast}"
     );
     assert!(ast["Clients"].is_object() && ast["FlowProbes"].is_object());
+    // Its own /ws/subscriber serves its graph and says who answers.
+    let (mut ws, resp) = tokio_tungstenite::connect_async(
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/ws/subscriber?x-client-type=test",
+            ag1.addr
+        ))
+        .unwrap(),
+    )
+    .await
+    .expect("the agent's /ws/subscriber");
+    assert_eq!(resp.headers()["X-Service-Type"], "agent");
+    assert_eq!(resp.headers()["X-Host-ID"], h1.as_str());
+    crate::util::send(&mut ws, &crate::util::msg("SyncRequest", "1", json!({}))).await;
+    let (reply, _) = crate::util::recv_until(&mut ws, |m| m["Type"] == "SyncReply").await;
+    let hosts: Vec<&serde_json::Value> = reply["Obj"]["Nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["Metadata"]["Type"] == "host")
+        .collect();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0]["Metadata"]["Name"], h1.as_str());
+    drop(ws);
+    // `GET /rpc/topology` (Skydive 0.2's route) answers the whole graph, on both sides.
+    for addr in [ag1.addr, a.addr] {
+        let g = crate::util::http(addr, hyper::Method::GET, "/rpc/topology", None, &[])
+            .await
+            .json();
+        assert!(
+            g["Nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["Metadata"]["Name"] == h1.as_str()),
+            "{addr}"
+        );
+    }
 
     // One stops: its subgraph goes, the other's stays (mirroring its agent: the host
     // namespace is shared with other tests, whose interfaces come and go).

@@ -119,6 +119,48 @@ pub async fn wait_mirrored(a: &TestAnalyzer, agent: &TestAgent) {
     }
 }
 
+/// Waits until the analyzer holds the agent's nodes and edges with the same metadata.
+pub async fn wait_identical(a: &TestAnalyzer, agent: &TestAgent) {
+    use std::collections::BTreeMap;
+    let origin = agent.origin();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let want: BTreeMap<String, Value> = {
+            let g = agent.running().graph().read();
+            g.nodes()
+                .map(|n| (n.id.to_string(), serde_json::to_value(&n.metadata).unwrap()))
+                .chain(
+                    g.edges()
+                        .map(|e| (e.id.to_string(), serde_json::to_value(&e.metadata).unwrap())),
+                )
+                .collect()
+        };
+        let mut got = BTreeMap::new();
+        for q in ["V", "E"] {
+            let v = a
+                .query(&format!("G.{q}().Has('@Origin', '{origin}')"))
+                .await;
+            for e in v.as_array().unwrap_or(&Vec::new()) {
+                got.insert(
+                    e["ID"].as_str().unwrap_or_default().to_owned(),
+                    e["Metadata"].clone(),
+                );
+            }
+        }
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the analyzer's copy of agent {} differs: {} elements there, {} on the agent",
+            agent.host_id,
+            got.len(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A protocol client driven by hand, frame by frame.
 pub struct FakeAgent {
     pub ws: Ws,

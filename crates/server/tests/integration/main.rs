@@ -3,6 +3,7 @@
 
 mod agent_lab;
 mod agent_multi;
+mod agent_overflow;
 mod agent_protocol;
 mod agent_restart;
 mod agents;
