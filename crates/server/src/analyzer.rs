@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use skydive_flow::LiveConfig;
 use skydive_graph::{Graph, GraphOptions, SharedGraph, TimeMs};
 use skydive_store::{HistoryConfig, HistoryStore, StoreError};
 use tokio::net::TcpListener;
@@ -28,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::agents::Agents;
 use crate::api::{self, HttpConfig};
 use crate::conns::Registry;
+use crate::flows::AnalyzerFlows;
 use crate::history_source::StoreHistory;
 use crate::state::{AppState, State};
 
@@ -159,6 +161,19 @@ impl Analyzer {
             restore(&mut graph, nodes, edges);
             graph.set_changelog(store.changelog());
         }
+        let flow_store = match &store {
+            Some(store) => {
+                let st = store.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || st.flow_store())
+                        .await
+                        .map_err(|e| AnalyzerError::Task(format!("flow store task failed: {e}")))?
+                        .map_err(AnalyzerError::History)?,
+                )
+            }
+            None => None,
+        };
+        let flows = Arc::new(AnalyzerFlows::new(LiveConfig::default(), flow_store));
         let restored_agents = crate::reconcile::agent_origins(&graph);
         let graph = SharedGraph::from_graph(graph);
         let shutdown = CancellationToken::new();
@@ -201,8 +216,10 @@ impl Analyzer {
             tasks: TaskTracker::new(),
             service: "analyzer",
             agents: Some(agents.clone()),
+            flows: Some(flows.clone()),
             agent: None,
         });
+        spawn_flow_expiry(flows, state.shutdown.clone());
         agents.restored(restored_agents);
 
         let app = api::router(state.clone())
@@ -226,6 +243,23 @@ impl Analyzer {
             server,
         })
     }
+}
+
+/// Removes idle live flows every [`crate::flows::EXPIRE_EVERY`] until shutdown.
+fn spawn_flow_expiry(flows: Arc<AnalyzerFlows>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::flows::EXPIRE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {
+                    let f = flows.clone();
+                    let _ = tokio::task::spawn_blocking(move || f.expire()).await;
+                }
+            }
+        }
+    });
 }
 
 /// Loads the last recorded state into a fresh graph (before the change log is attached, so
@@ -281,6 +315,23 @@ impl RunningAnalyzer {
     /// The live graph (for embedding and tests).
     pub fn graph(&self) -> &SharedGraph {
         &self.state.graph
+    }
+
+    /// The analyzer's flows: live and stored.
+    pub fn flows(&self) -> &Arc<AnalyzerFlows> {
+        self.state
+            .flows
+            .as_ref()
+            .expect("an analyzer always has its flows")
+    }
+
+    /// Takes a batch of flow updates, as if an agent had sent it (the ingestion path agents'
+    /// flow messages use; also for embedding and tests). Blocking work: stores the batch.
+    pub async fn ingest_flows(&self, batch: Vec<skydive_flow::Flow>) {
+        let f = self.flows().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || f.ingest(batch)).await {
+            tracing::warn!("flow ingestion task failed: {e}");
+        }
     }
 
     /// Stops serving, closes every connection, then flushes and closes the history.

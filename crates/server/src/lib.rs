@@ -34,6 +34,7 @@ mod agents;
 mod analyzer;
 mod api;
 mod conns;
+mod flows;
 pub mod fuzzing;
 mod history_source;
 mod limits;
@@ -53,6 +54,7 @@ pub use analyzer::{
     Analyzer, AnalyzerConfig, AnalyzerError, AnalyzerSettings, RunningAnalyzer, TopologyConfig,
 };
 pub use api::HttpConfig;
+pub use flows::AnalyzerFlows;
 pub use history_source::StoreHistory;
 pub use ws::WsConfig;
 

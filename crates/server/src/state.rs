@@ -36,6 +36,8 @@ pub(crate) struct AppState {
     pub service: &'static str,
     /// The analyzer's agents (`/ws/agent/topology`); `None` on an agent.
     pub agents: Option<Arc<Agents>>,
+    /// The analyzer's live flows and flow store; `None` on an agent.
+    pub flows: Option<Arc<crate::flows::AnalyzerFlows>>,
     /// The agent's probes and forwarder; `None` on an analyzer.
     pub agent: Option<Arc<AgentRuntime>>,
 }

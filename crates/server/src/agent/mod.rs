@@ -367,6 +367,7 @@ impl Agent {
             tasks: TaskTracker::new(),
             service: "agent",
             agents: None,
+            flows: None,
             agent: Some(runtime.clone()),
         });
         let app = api::router(state.clone())

@@ -11,6 +11,7 @@
 //! | `GET/POST /api/node`, `GET/PATCH/DELETE /api/node/{id}` | node CRUD (JSON Patch updates) |
 //! | `GET/POST /api/edge`, `GET/PATCH/DELETE /api/edge/{id}` | edge CRUD |
 //! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
+//! | `GET /rpc/flows?k=v…`, `GET /rpc/conversation/{layer}` | live flows (analyzer only) |
 //! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
 //! | `GET /ws/agent/topology` | agents forward their graph (analyzer only, [`crate::protocol`]) |
 //! | `GET /`, `GET /ui/{path}` | the web UI (`crate::ui`) |
@@ -18,6 +19,7 @@
 mod config;
 mod element;
 mod error;
+mod flows;
 mod status;
 mod topology;
 
@@ -79,6 +81,8 @@ pub(crate) fn router(state: State) -> Router {
                 .delete(element::edge_delete),
         )
         .route("/api/config/{*key}", get(config::get))
+        .route("/rpc/flows", get(flows::search))
+        .route("/rpc/conversation/{layer}", get(flows::conversation))
         .route("/ws/subscriber", get(crate::ws::subscriber_handler))
         .route("/ws/publisher", get(crate::ws::publisher_handler))
         .route(crate::protocol::ENDPOINT, get(crate::ws::agent_handler))

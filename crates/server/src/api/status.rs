@@ -71,6 +71,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
         "History": history,
         "Agents": state.agents.as_ref().map(|a| a.status()).unwrap_or_default(),
         "AgentsExpired": state.agents.as_ref().map_or(0, |a| a.expired()),
+        "Flows": state.flows.as_ref().map(|f| f.status()),
         "Peers": {"Incomers": {}, "Outgoers": {}},
         "Publishers": state.publishers.status(),
         "Subscribers": state.subscribers.status(),

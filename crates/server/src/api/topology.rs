@@ -89,9 +89,13 @@ pub async fn query(
         });
     let graph = state.graph.clone();
     let history = state.history.clone();
+    let flows = state.flows.clone();
     let (bytes, content_type) = blocking(move || {
         let g = graph.read();
-        let out = query::run(&*g, history.as_ref(), &text)?;
+        let flows = flows
+            .as_deref()
+            .map(|f| f as &dyn skydive_gremlin::FlowSource);
+        let out = query::run_with_flows(&*g, history.as_ref(), flows, &text)?;
         if dot {
             return Ok((out.to_dot().into_bytes(), DOT));
         }

@@ -1,0 +1,122 @@
+//! Flows on the analyzer: batches taken through the ingestion path agents' updates use,
+//! then read over HTTP (Gremlin flow steps, `/rpc/flows`, `/rpc/conversation`, status).
+
+use serde_json::{Value, json};
+use skydive_flow::{CaptureIds, Flow, FlowTable, FrameBuilder, LinkType, TableConfig, Timestamp};
+
+use crate::util::TestAnalyzer;
+
+const A: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const B: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+/// `pings` echo requests and replies 10.0.0.1 → 10.0.0.2 on `node_tid`, and one TCP SYN
+/// 10.0.0.3:40000 → 10.0.0.4:80 on `other_tid`, as flows.
+fn flows(node_tid: &str, other_tid: &str, pings: u16) -> Vec<Flow> {
+    let t0 = Timestamp::from_millis(skydive_graph::TimeMs::now().0 - 60_000);
+    let ids = |tid: &str| CaptureIds {
+        node_tid: tid.into(),
+        capture_id: "cap-1".into(),
+    };
+    let mut table = FlowTable::new(TableConfig::default(), ids(node_tid));
+    for seq in 0..pings {
+        let at =
+            |us: i64| Timestamp::from_nanos(t0.as_nanos() + (i64::from(seq) * 1000 + us) * 1000);
+        let ping = FrameBuilder::new()
+            .ethernet(A, B)
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2])
+            .icmpv4_echo_request(7, seq)
+            .build();
+        let pong = FrameBuilder::new()
+            .ethernet(B, A)
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 1])
+            .icmpv4_echo_reply(7, seq)
+            .build();
+        table
+            .process_frame(&ping, ping.len() as u32, LinkType::Ethernet, at(0))
+            .unwrap();
+        table
+            .process_frame(&pong, pong.len() as u32, LinkType::Ethernet, at(100))
+            .unwrap();
+    }
+    table.tick(Timestamp::from_millis(t0.as_millis() + 40_000));
+    let mut out = Vec::new();
+    table.drain_flows(&mut out);
+
+    let mut other = FlowTable::new(TableConfig::default(), ids(other_tid));
+    let syn = FrameBuilder::new()
+        .ethernet(A, B)
+        .ipv4([10, 0, 0, 3], [10, 0, 0, 4])
+        .tcp(40000, 80, skydive_flow::tcp_flags::SYN)
+        .build();
+    other
+        .process_frame(&syn, syn.len() as u32, LinkType::Ethernet, t0)
+        .unwrap();
+    other.tick(Timestamp::from_millis(t0.as_millis() + 40_000));
+    other.drain_flows(&mut out);
+    out
+}
+
+fn as_array(v: &Value) -> &Vec<Value> {
+    v.as_array().unwrap_or_else(|| panic!("an array: {v}"))
+}
+
+#[tokio::test]
+async fn ingested_flows_answer_queries_rpc_and_status() {
+    let a = TestAnalyzer::start().await;
+    let br =
+        json!({"ID": "br", "Metadata": {"Name": "br-int", "Type": "ovsbridge", "TID": "tid-br"}});
+    assert_eq!(a.post("/api/node", &br).await.status, 201);
+    let batch = flows("tid-br", "tid-other", 3);
+    assert_eq!(batch.len(), 2);
+    a.running().ingest_flows(batch).await;
+
+    // Gremlin flow steps over the live flows.
+    let all = a.query("G.Flows()").await;
+    assert_eq!(as_array(&all).len(), 2, "{all}");
+    let on_br = a.query("G.V().Has('Name', 'br-int').Flows()").await;
+    let on_br = as_array(&on_br);
+    assert_eq!(on_br.len(), 1, "{on_br:?}");
+    let f = &on_br[0];
+    assert_eq!(f["NodeTID"], "tid-br");
+    assert_eq!(f["LayersPath"], "Ethernet/IPv4/ICMPv4");
+    assert_eq!(f["Network"]["A"], "10.0.0.1");
+    assert_eq!(f["Network"]["B"], "10.0.0.2");
+    assert_eq!(f["Metric"]["ABPackets"], 3);
+    assert_eq!(f["Metric"]["BAPackets"], 3);
+    let tcp = a
+        .query("G.Flows().Has('Transport.B', 80).Values('Network.A')")
+        .await;
+    assert_eq!(tcp, json!(["10.0.0.3"]));
+
+    // v0.2's /rpc routes.
+    let found = a.get("/rpc/flows?Network.A=10.0.0.1").await;
+    assert_eq!(found.status, 200, "{}", found.text());
+    let found = found.json();
+    assert_eq!(as_array(&found).len(), 1, "{found}");
+    assert_eq!(found[0]["UUID"], f["UUID"]);
+    let none = a.get("/rpc/flows?Network.A=192.0.2.1").await.json();
+    assert_eq!(none, json!([]));
+    let conv = a.get("/rpc/conversation/ipv4").await;
+    assert_eq!(conv.status, 200, "{}", conv.text());
+    let conv = conv.json();
+    assert_eq!(as_array(&conv["nodes"]).len(), 4, "{conv}");
+    assert_eq!(as_array(&conv["links"]).len(), 2, "{conv}");
+    assert_eq!(a.get("/rpc/conversation/ipx").await.status, 404);
+
+    // Counters.
+    let status = a.get("/api/status").await.json();
+    assert_eq!(status["Flows"]["Live"]["Flows"], 2, "{status}");
+    assert_eq!(status["Flows"]["Live"]["UpdatesApplied"], 2, "{status}");
+    assert!(status["Flows"]["Store"].is_object(), "{status}");
+
+    // Under At, flows come from the store.
+    a.running().flows().store().unwrap().flush().unwrap();
+    let now = skydive_graph::TimeMs::now().0;
+    let past = a
+        .query(&format!(
+            "G.At({now}, 60).V().Has('Name', 'br-int').Flows().Count()"
+        ))
+        .await;
+    assert_eq!(past, json!(1), "{past}");
+    a.stop().await;
+}
