@@ -303,3 +303,35 @@ async fn reconnect(a: &TestAnalyzer, host: &str) -> FakeAgent {
     }
     panic!("cannot reconnect as {host}: {last}");
 }
+
+/// After a restart, an agent's subgraph restored from history waits for the agent, and goes
+/// (recorded in history) when it does not come back.
+#[tokio::test]
+async fn restored_subgraph_of_an_agent_that_never_returns_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = crate::util::settings(Some(dir.path()));
+    s.analyzer.topology.agent_grace_secs = 1;
+    let a = TestAnalyzer::start_settings(s.clone()).await;
+    let mut ag = FakeAgent::connect(&a, "h5").await;
+    ag.sync(1, vec![node("n5", "n5", json!({}))], vec![]).await;
+    // Stopping the analyzer keeps the agent's elements as they are.
+    a.stop().await;
+    let t = now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let a = TestAnalyzer::start_settings(s).await;
+    let st = a.get("/api/status").await.json();
+    let h5 = &st["Agents"]["h5"];
+    assert_eq!(h5["State"], "orphaned", "{st}");
+    assert_eq!(h5["Reason"], "restored from history");
+    eventually(
+        "the restored subgraph is removed after the grace period",
+        || async { a.query("G.V().Has('Name', 'n5')").await == json!([]) },
+    )
+    .await;
+    assert_eq!(
+        ids(&a.query(&format!("G.At({t}).V().Has('Name', 'n5')")).await),
+        ["n5"]
+    );
+    a.stop().await;
+}
