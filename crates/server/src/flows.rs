@@ -8,6 +8,7 @@
 //! queries under `At` fail with a clear message).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use skydive_flow::{Flow, LiveConfig, LiveFlows};
@@ -17,12 +18,22 @@ use skydive_store::{FlowSearch, FlowStore};
 /// How often idle live flows are looked for.
 pub(crate) const EXPIRE_EVERY: Duration = Duration::from_secs(10);
 
+/// Batches kept for `/ws/subscriber/flow` clients that fall behind; one that falls further
+/// behind loses batches (counted in `/api/status`, `Flows.SubscriberBatchesLost`).
+const SUBSCRIBER_BATCHES: usize = 1024;
+
+/// A batch of flow updates as ingested, shared by every flow subscriber.
+pub(crate) type FlowBatch = Arc<Vec<Arc<Flow>>>;
+
 /// Live flows and, when history is recorded, the flow store.
 #[derive(Debug)]
 pub struct AnalyzerFlows {
     live: LiveFlows,
     store: Option<FlowStore>,
     expire_ms: i64,
+    subscribers: tokio::sync::broadcast::Sender<FlowBatch>,
+    lost: AtomicU64,
+    store_refused: AtomicU64,
 }
 
 impl AnalyzerFlows {
@@ -32,6 +43,9 @@ impl AnalyzerFlows {
             live: LiveFlows::new(cfg),
             store,
             expire_ms,
+            subscribers: tokio::sync::broadcast::Sender::new(SUBSCRIBER_BATCHES),
+            lost: AtomicU64::new(0),
+            store_refused: AtomicU64::new(0),
         }
     }
 
@@ -44,8 +58,9 @@ impl AnalyzerFlows {
     }
 
     /// Takes a batch of flow updates from an agent: stored first (when a store is open),
-    /// then applied to the live flows. A store that refuses the batch (full buffer, closed)
-    /// is logged; the live state is updated anyway.
+    /// then applied to the live flows and sent to `/ws/subscriber/flow` clients. A store
+    /// that refuses the batch (full buffer, closed) is logged and counted; the live state
+    /// is updated anyway.
     pub fn ingest(&self, batch: Vec<Flow>) {
         if batch.is_empty() {
             return;
@@ -53,9 +68,25 @@ impl AnalyzerFlows {
         if let Some(store) = &self.store
             && let Err(e) = store.store(&batch)
         {
+            self.store_refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("cannot store {} flow updates: {e}", batch.len());
         }
-        self.live.apply(batch, skydive_graph::TimeMs::now().0);
+        let batch: Vec<Arc<Flow>> = batch.into_iter().map(Arc::new).collect();
+        self.live
+            .apply(batch.iter().cloned(), skydive_graph::TimeMs::now().0);
+        if self.subscribers.receiver_count() > 0 {
+            let _ = self.subscribers.send(Arc::new(batch));
+        }
+    }
+
+    /// A receiver of every batch ingested from now on.
+    pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FlowBatch> {
+        self.subscribers.subscribe()
+    }
+
+    /// Counts batches a slow flow subscriber lost.
+    pub(crate) fn subscriber_lost(&self, batches: u64) {
+        self.lost.fetch_add(batches, Ordering::Relaxed);
     }
 
     /// Removes idle live flows (called every [`EXPIRE_EVERY`]).
@@ -68,6 +99,9 @@ impl AnalyzerFlows {
         serde_json::json!({
             "Live": self.live.stats(),
             "Store": self.store.as_ref().map(|s| s.stats()),
+            "StoreBatchesRefused": self.store_refused.load(Ordering::Relaxed),
+            "Subscribers": self.subscribers.receiver_count(),
+            "SubscriberBatchesLost": self.lost.load(Ordering::Relaxed),
         })
     }
 }

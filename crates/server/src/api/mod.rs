@@ -13,6 +13,7 @@
 //! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
 //! | `GET /rpc/flows?k=v…`, `GET /rpc/conversation/{layer}` | live flows (analyzer only) |
 //! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
+//! | `GET /ws/subscriber/flow` | flow updates as they arrive (analyzer only, `capture_id`) |
 //! | `GET /ws/agent/topology` | agents forward their graph (analyzer only, [`crate::protocol`]) |
 //! | `GET /`, `GET /ui/{path}` | the web UI (`crate::ui`) |
 
@@ -85,6 +86,10 @@ pub(crate) fn router(state: State) -> Router {
         .route("/rpc/conversation/{layer}", get(flows::conversation))
         .route("/ws/subscriber", get(crate::ws::subscriber_handler))
         .route("/ws/publisher", get(crate::ws::publisher_handler))
+        .route(
+            "/ws/subscriber/flow",
+            get(crate::ws::flow_subscriber_handler),
+        )
         .route(crate::protocol::ENDPOINT, get(crate::ws::agent_handler))
         .merge(crate::ui::router())
         .fallback(not_found)

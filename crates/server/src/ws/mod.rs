@@ -16,6 +16,7 @@
 
 mod agent;
 pub mod envelope;
+mod flow;
 mod publisher;
 mod subscriber;
 
@@ -38,6 +39,7 @@ use crate::api::ApiError;
 use crate::conns::ConnCounters;
 
 pub(crate) use agent::agent_handler;
+pub(crate) use flow::flow_subscriber_handler;
 pub(crate) use publisher::publisher_handler;
 pub(crate) use subscriber::subscriber_handler;
 

@@ -120,3 +120,37 @@ async fn ingested_flows_answer_queries_rpc_and_status() {
     assert_eq!(past, json!(1), "{past}");
     a.stop().await;
 }
+
+#[tokio::test]
+async fn flow_subscribers_get_ingested_batches_filtered_by_capture() {
+    let a = TestAnalyzer::start().await;
+    let mut all = a.ws("/ws/subscriber/flow", &[]).await;
+    let mut only = a.ws("/ws/subscriber/flow?capture_id=cap-2", &[]).await;
+    // Connections are served once upgraded: wait until both are subscribed.
+    crate::util::eventually("two flow subscribers", || async {
+        a.get("/api/status").await.json()["Flows"]["Subscribers"] == 2
+    })
+    .await;
+
+    let first = flows("tid-br", "tid-other", 1);
+    let mut second = flows("tid-br2", "tid-other2", 2);
+    for f in &mut second {
+        f.capture_id = "cap-2".into();
+    }
+    a.running().ingest_flows(first).await;
+    a.running().ingest_flows(second).await;
+
+    let m = crate::util::recv(&mut all).await;
+    assert_eq!(m["Namespace"], "Flow");
+    assert_eq!(m["Type"], "store");
+    assert_eq!(as_array(&m["Obj"]).len(), 2, "{m}");
+    assert_eq!(m["Obj"][0]["CaptureID"], "cap-1");
+    let m = crate::util::recv(&mut all).await;
+    assert_eq!(m["Obj"][0]["CaptureID"], "cap-2");
+
+    let m = crate::util::recv(&mut only).await;
+    let got = as_array(&m["Obj"]);
+    assert_eq!(got.len(), 2, "{m}");
+    assert!(got.iter().all(|f| f["CaptureID"] == "cap-2"), "{m}");
+    a.stop().await;
+}
