@@ -83,6 +83,14 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
+    /// The key's first 8 bytes (a read of its first cache line, for [`FlowTable::warm`]).
+    ///
+    /// [`FlowTable::warm`]: crate::FlowTable::warm
+    #[inline]
+    pub(crate) fn first_word(&self) -> u64 {
+        self.lo_addr as u64
+    }
+
     /// Builds the key of `seg`; `swapped` is true when the packet went from the high
     /// endpoint to the low one.
     pub fn new(seg: &Segment<'_>, parent: u64, mode: LayerKeyMode) -> (FlowKey, bool) {

@@ -297,6 +297,9 @@ pub struct FlowTable {
     last_update_ms: i64,
     outbox: Vec<FlowUpdate>,
     stats: TableStats,
+    /// Scratch of [`FlowTable::warm`]: hashes, then entry numbers (reused, never shrunk).
+    warm_hashes: Vec<u32>,
+    warm_entries: Vec<u32>,
 }
 
 impl FlowTable {
@@ -326,6 +329,8 @@ impl FlowTable {
             last_update_ms: 0,
             outbox: Vec::new(),
             stats: TableStats::default(),
+            warm_hashes: Vec::new(),
+            warm_entries: Vec::new(),
         }
     }
 
@@ -407,6 +412,53 @@ impl FlowTable {
                 None => break,
             }
         }
+    }
+
+    /// Brings into the CPU cache what processing `frames` next will read — the index slot
+    /// and the entry of each frame's outermost flow — for all frames at once, so that their
+    /// memory is fetched in parallel instead of one frame's miss after the other's. Changes
+    /// nothing in the table (no counter, no flow, no clock); frames that do not decode are
+    /// skipped. Worth it for batches of frames (a `recvmmsg` of sFlow datagrams) when the
+    /// table outgrows the caches: a lookup then costs two cache misses.
+    ///
+    /// ```
+    /// use skydive_flow::{CaptureIds, FlowTable, FrameBuilder, LinkType, TableConfig, Timestamp};
+    /// let mut table = FlowTable::new(TableConfig::default(), CaptureIds::default());
+    /// let f = FrameBuilder::new().ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+    ///     .ipv4([10, 0, 0, 1], [10, 0, 0, 2]).udp(1, 2).build();
+    /// table.warm([(&f[..], f.len() as u32, LinkType::Ethernet)]);
+    /// assert_eq!((table.len(), table.stats().packets), (0, 0));
+    /// ```
+    pub fn warm<'f>(&mut self, frames: impl IntoIterator<Item = (&'f [u8], u32, LinkType)>) {
+        let (mode, seed) = (self.cfg.layer_key_mode, self.seed);
+        let mut hashes = std::mem::take(&mut self.warm_hashes);
+        hashes.clear();
+        for (frame, wire_len, link) in frames {
+            let _ = decode_with(frame, wire_len, link, |seg| {
+                hashes.push(FlowKey::new(seg, 0, mode).0.table_hash(seed));
+                false
+            });
+        }
+        // Index probes of every frame, independent of each other: the CPU overlaps their
+        // misses. Only the slot's own hash is compared (no entry read yet).
+        let mut found = std::mem::take(&mut self.warm_entries);
+        found.clear();
+        for &h in &hashes {
+            if let Some(slot) = self.map.find(spread(h), |s| s.hash == h) {
+                found.push(slot.index);
+            }
+        }
+        // Then a read of each line of each entry (160 bytes over 3 lines: the key's start,
+        // the uuid and counters, the update version), again all in flight together.
+        let mut touch = 0u64;
+        for &i in &found {
+            if let Some(e) = self.entries.get(i as usize) {
+                touch ^= e.key.first_word() ^ e.uuid ^ e.touched;
+            }
+        }
+        std::hint::black_box(touch);
+        self.warm_hashes = hashes;
+        self.warm_entries = found;
     }
 
     /// Advances the clock without a packet (an idle capture still expires its flows).

@@ -361,3 +361,92 @@ fn unsupported_header_protocols_are_counted() {
     assert_eq!(ingest.stats().unsupported_headers, 1);
     assert!(table.is_empty());
 }
+
+/// Datagrams of many flows (UDP ports vary), some cut short, some not sFlow.
+fn mixed_batch() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for d in 0..12u32 {
+        let mut enc = DatagramEncoder::new([127, 0, 0, 1].into(), 0, d, 0);
+        for s in 0..7u32 {
+            let port = (d * 7 + s) % 20;
+            let frame = FrameBuilder::new()
+                .ethernet([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2])
+                .udp(1000 + port as u16, 53)
+                .payload(&[0; 20])
+                .build();
+            let info = FlowSampleInfo {
+                sampling_rate: 100,
+                ..FlowSampleInfo::default()
+            };
+            let rec = FlowRecord::RawHeader(RawPacketHeader {
+                protocol: 1,
+                frame_length: frame.len() as u32,
+                stripped: 0,
+                header: &frame,
+            });
+            enc.flow_sample(&info, &[rec]);
+        }
+        let mut bytes = enc.finish();
+        if d == 5 {
+            bytes.truncate(bytes.len() - 30); // the last sample is cut
+        }
+        out.push(bytes);
+    }
+    out.push(vec![0, 0, 0, 4]);
+    out.push(hand_written());
+    out
+}
+
+#[test]
+fn a_batch_gives_what_datagrams_one_by_one_give() {
+    let batch = mixed_batch();
+    let now = Timestamp::from_millis(1_700_000_000_000);
+    let mut one = FlowTable::with_hash_seed(TableConfig::default(), CaptureIds::default(), 7);
+    let mut one_ingest = SflowIngest::new();
+    let mut one_counters = 0;
+    for d in &batch {
+        let _ = one_ingest.datagram(&mut one, d, now, |_, _, _| one_counters += 1);
+    }
+    let mut all = FlowTable::with_hash_seed(TableConfig::default(), CaptureIds::default(), 7);
+    let mut all_ingest = SflowIngest::new();
+    let mut all_counters = 0;
+    let slices: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+    // Twice: the second batch finds its flows in the table (what warming is for).
+    for _ in 0..2 {
+        let failed = all_ingest.datagrams(&mut all, &slices, now, |_, _, _| all_counters += 1);
+        assert_eq!(failed, 2, "the cut datagram and the version-4 one");
+    }
+    for d in &batch {
+        let _ = one_ingest.datagram(&mut one, d, now, |_, _, _| one_counters += 1);
+    }
+    assert_eq!(one_ingest.stats(), all_ingest.stats());
+    assert_eq!(one_counters, all_counters);
+    assert_eq!(one.stats(), all.stats());
+    let flows = |t: &FlowTable| {
+        let mut v: Vec<_> = t.snapshot().collect();
+        v.sort_by_key(|u| u.uuid);
+        v
+    };
+    assert_eq!(flows(&one), flows(&all));
+    assert_eq!(one.len(), 21, "20 UDP flows and the ICMP one");
+}
+
+#[test]
+fn warming_changes_nothing() {
+    let mut table = FlowTable::with_hash_seed(TableConfig::default(), CaptureIds::default(), 3);
+    let now = Timestamp::from_millis(1_700_000_000_000);
+    let frame = icmp_frame();
+    table
+        .process_frame(&frame, frame.len() as u32, crate::LinkType::Ethernet, now)
+        .unwrap();
+    let before: Vec<_> = table.snapshot().collect();
+    let stats = table.stats().clone();
+    table.warm([
+        (&frame[..], frame.len() as u32, crate::LinkType::Ethernet),
+        (&[0u8; 3][..], 3, crate::LinkType::Ethernet),
+    ]);
+    assert_eq!(table.snapshot().collect::<Vec<_>>(), before);
+    assert_eq!(table.stats(), &stats);
+    assert_eq!(table.pending(), 0);
+}
