@@ -2,11 +2,14 @@
 //! dedicated thread, with the table's records handed to async code as batches of [`Flow`].
 //!
 //! ```text
-//!   UDP socket ──recvmmsg ×64──▶ [sflow-rx thread] SflowIngest → FlowTable ─┐ counter records
-//!   (SO_RCVBUF: agent.flow.sflow.rcvbuf_bytes)                               │ → SflowCounters
-//!                                                    Vec<FlowUpdate> per scan │ (one lock per batch)
-//!                         std sync_channel(agent.capture.queue_size) ◀───────┘ try_send
-//!   [sflow-flows thread] FlowUpdate::to_flow, batches of ≤ 1024 ──try_send──▶ tokio mpsc<FlowBatch>
+//!  UDP socket ─recvmmsg ×64─▶ [sflow-rx]  SflowIngest::datagrams(batch) → FlowTable
+//!  (SO_RCVBUF:                  walk every datagram, warm the table for all samples, account;
+//!   rcvbuf_bytes)               counter records → SflowCounters (one lock per batch)
+//!                                  │ Vec<FlowUpdate> per table scan, try_send
+//!                                  ▼ std sync_channel(agent.capture.queue_size)
+//!                             [sflow-flows]  FlowUpdate → Flow, batches of ≤ 1024
+//!                                  │ try_send
+//!                                  ▼ tokio mpsc<FlowBatch> (the agent's)
 //! ```
 //!
 //! Threads (STYLE §6): `sflow-rx` owns the socket's receive loop, the [`SflowIngest`] and the
@@ -512,20 +515,23 @@ fn receive(
         match ring.recv(fd) {
             Ok(n) => {
                 let now = Timestamp::now();
-                for i in 0..n {
+                let mut batch: [&[u8]; VLEN] = [&[]; VLEN];
+                for (i, slot) in batch.iter_mut().enumerate().take(n) {
                     let (bytes, cut) = ring.datagram(i);
                     truncated += u64::from(cut);
-                    // Errors are counted by the ingest, by reason.
-                    let _ = ingest.datagram(&mut table, bytes, now, |_, info, record| {
-                        if let Some(u) = CounterUpdate::from_record(info.source.index, record) {
-                            pending.push(u);
-                            if pending.len() >= COUNTER_BATCH {
-                                counters.lock().apply(&pending, now.as_millis());
-                                pending.clear();
-                            }
-                        }
-                    });
+                    *slot = bytes;
                 }
+                // The whole batch at once: the table's memory for all its samples is fetched
+                // together. Errors are counted by the ingest, by reason.
+                ingest.datagrams(&mut table, &batch[..n], now, |_, info, record| {
+                    if let Some(u) = CounterUpdate::from_record(info.source.index, record) {
+                        pending.push(u);
+                        if pending.len() >= COUNTER_BATCH {
+                            counters.lock().apply(&pending, now.as_millis());
+                            pending.clear();
+                        }
+                    }
+                });
                 if !pending.is_empty() {
                     counters.lock().apply(&pending, now.as_millis());
                     pending.clear();
