@@ -7,22 +7,28 @@
 //!       (7 flow samples each, one 128-byte raw header per sample, 1:1000 sampling, 48
 //!       ports, 5-tuples from a pool of 100000, a counter datagram every 50th), then R timed
 //!       passes (default 5), each into a fresh table: CPU time of this thread, exact.
-//!   sflow_bench sflow-collect --port P [--out FILE]
-//!       receives on 127.0.0.1:P until SIGTERM or SIGINT, then writes the number of flow
-//!       samples it decoded into the table to FILE (default `samples.txt` in the working
-//!       directory) and prints its counters: CANDIDATE_SFLOW / CANDIDATE_SFLOW_COUNT of
+//!   sflow_bench sflow-collect --port P [--out FILE] [--rcvbuf BYTES]
+//!       runs the agent's `sflow` capture (`skydive_probes::capture`: a collector thread
+//!       with recvmmsg, the flow table, a thread making flow batches, drained here) on
+//!       127.0.0.1:P until SIGTERM or SIGINT, then writes the number of flow samples it
+//!       decoded into the table to FILE (default `samples.txt` in the working directory)
+//!       and prints its counters: CANDIDATE_SFLOW / CANDIDATE_SFLOW_COUNT of
 //!       `../shared/perf/run-peers.sh`.
 
-use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use skydive_flow::sflow::{
     CounterRecord, CounterSampleInfo, Datagram, DatagramEncoder, FlowRecord, FlowSampleInfo,
     GenericInterfaceCounters, Interface, RawPacketHeader, Sample, SflowIngest, SourceId,
 };
 use skydive_flow::{CaptureIds, FlowTable, FlowUpdate, TableConfig, Timestamp};
+use skydive_graph::{GraphOptions, Metadata, SharedGraph, gen_id};
+use skydive_probes::capture::{
+    self, CaptureContext, CaptureSpec, CaptureTarget, CapturesConfig, FlowBatch,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,11 +40,12 @@ fn main() {
     };
     if args.first().map(String::as_str) == Some("sflow-collect") {
         let Some(port) = opt("--port").and_then(|p| p.parse::<u16>().ok()) else {
-            eprintln!("usage: sflow_bench sflow-collect --port P [--out FILE]");
+            eprintln!("usage: sflow_bench sflow-collect --port P [--out FILE] [--rcvbuf BYTES]");
             std::process::exit(2);
         };
         let out = opt("--out").unwrap_or_else(|| "samples.txt".to_owned());
-        collect(port, &out);
+        let rcvbuf = opt("--rcvbuf").and_then(|v| v.parse().ok()).unwrap_or(0);
+        collect(port, &out, rcvbuf);
         return;
     }
     let datagrams = opt("--datagrams")
@@ -240,6 +247,51 @@ fn datagrams(n: usize) -> (Vec<Vec<u8>>, u64) {
     (out, samples)
 }
 
+/// Datagrams per batch in the batched runs: the collector's `recvmmsg` size.
+const BATCH: usize = 64;
+
+/// One pass of all datagrams into a fresh table, `batch` datagrams at a time (1: one by
+/// one with `SflowIngest::datagram`; more: `SflowIngest::datagrams`); flow samples per
+/// CPU-second of this thread.
+fn table_run(dgrams: &[Vec<u8>], samples: u64, batch: usize, run: usize) -> f64 {
+    let mut table = FlowTable::new(TableConfig::default(), CaptureIds::default());
+    let mut ingest = SflowIngest::new();
+    let mut out: Vec<FlowUpdate> = Vec::new();
+    let mut counters = 0u64;
+    // The datagrams arrive over 10 s of synthetic time: updates run as they would.
+    let step = 10_000_000_000 / dgrams.len().max(1) as i64;
+    let t0 = Timestamp::now().as_nanos();
+    let cpu = thread_cpu_ns();
+    for (c, chunk) in dgrams.chunks(batch).enumerate() {
+        let now = Timestamp::from_nanos(t0 + (c * batch) as i64 * step);
+        if batch == 1 {
+            let _ = ingest.datagram(&mut table, &chunk[0], now, |_, _, _| counters += 1);
+        } else {
+            let slices: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            ingest.datagrams(&mut table, &slices, now, |_, _, _| counters += 1);
+        }
+        if (c * batch).is_multiple_of(64) && table.pending() > 0 {
+            table.drain_emitted(&mut out);
+            out.clear();
+        }
+    }
+    let cpu = (thread_cpu_ns() - cpu) as f64 / 1e9;
+    let s = ingest.stats();
+    assert_eq!(s.flow_samples, samples, "every flow sample decoded");
+    assert_eq!(s.error_total(), 0);
+    let rate = s.flow_samples as f64 / cpu;
+    println!(
+        "run {run}, batch {batch}: {} flow samples in {:.1} ms CPU: {:.2} M samples/CPU-s ({} flows, {} counter records, {} decode errors)",
+        s.flow_samples,
+        cpu * 1e3,
+        rate / 1e6,
+        table.len(),
+        counters,
+        table.stats().decode_errors.total()
+    );
+    rate
+}
+
 fn bench(n: usize, runs: usize) {
     let t = Instant::now();
     let (dgrams, samples) = datagrams(n);
@@ -252,40 +304,19 @@ fn bench(n: usize, runs: usize) {
     );
 
     let mut rates = Vec::new();
+    let mut batched = Vec::new();
     for run in 0..runs {
-        let mut table = FlowTable::new(TableConfig::default(), CaptureIds::default());
-        let mut ingest = SflowIngest::new();
-        let mut out: Vec<FlowUpdate> = Vec::new();
-        let mut counters = 0u64;
-        // The datagrams arrive over 10 s of synthetic time: updates run as they would.
-        let step = 10_000_000_000 / dgrams.len().max(1) as i64;
-        let t0 = Timestamp::now().as_nanos();
-        let cpu = thread_cpu_ns();
-        for (i, d) in dgrams.iter().enumerate() {
-            let now = Timestamp::from_nanos(t0 + i as i64 * step);
-            let _ = ingest.datagram(&mut table, d, now, |_, _, _| counters += 1);
-            if i.is_multiple_of(64) && table.pending() > 0 {
-                table.drain_emitted(&mut out);
-                out.clear();
+        for batch in [1, BATCH] {
+            let rate = table_run(&dgrams, samples, batch, run);
+            if batch == 1 {
+                rates.push(rate);
+            } else {
+                batched.push(rate);
             }
         }
-        let cpu = (thread_cpu_ns() - cpu) as f64 / 1e9;
-        let s = ingest.stats();
-        assert_eq!(s.flow_samples, samples, "every flow sample decoded");
-        assert_eq!(s.error_total(), 0);
-        let rate = s.flow_samples as f64 / cpu;
-        println!(
-            "run {run}: {} flow samples in {:.1} ms CPU: {:.2} M samples/CPU-s ({} flows, {} counter records, {} decode errors)",
-            s.flow_samples,
-            cpu * 1e3,
-            rate / 1e6,
-            table.len(),
-            counters,
-            table.stats().decode_errors.total()
-        );
-        rates.push(rate);
     }
     rates.sort_by(f64::total_cmp);
+    batched.sort_by(f64::total_cmp);
     if rates.is_empty() {
         return;
     }
@@ -303,10 +334,16 @@ fn bench(n: usize, runs: usize) {
     }
     let decode_rate = walked as f64 / ((thread_cpu_ns() - cpu) as f64 / 1e9);
     println!(
-        "decode + table: median {:.2} M flow samples/CPU-s (min {:.2}, max {:.2}; {runs} runs, one thread)",
+        "decode + table: median {:.2} M flow samples/CPU-s (min {:.2}, max {:.2}; {runs} runs, one thread, datagram by datagram)",
         rates[rates.len() / 2] / 1e6,
         rates[0] / 1e6,
         rates[rates.len() - 1] / 1e6
+    );
+    println!(
+        "decode + table: median {:.2} M flow samples/CPU-s (min {:.2}, max {:.2}; {runs} runs, one thread, batches of {BATCH} as the collector's recvmmsg)",
+        batched[batched.len() / 2] / 1e6,
+        batched[0] / 1e6,
+        batched[batched.len() - 1] / 1e6
     );
     println!(
         "decode only:    {:.2} M flow samples/CPU-s",
@@ -314,63 +351,82 @@ fn bench(n: usize, runs: usize) {
     );
 }
 
-/// The UDP collector: datagrams into a table until SIGTERM/SIGINT.
-fn collect(port: u16, out: &str) {
+/// The UDP collector: an `sflow` capture of `skydive-probes` (the agent's code: collector
+/// thread with `recvmmsg`, flow table, flow batches to a channel, a node's `Captures` entry)
+/// on a throw-away graph, until SIGTERM/SIGINT. The socket keeps the kernel's default buffer
+/// (`rcvbuf_bytes: 0`), as the peers do, unless `--rcvbuf` asks for more. The flow batches
+/// are drained and counted here.
+fn collect(port: u16, out: &str, rcvbuf: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).expect("signal handler");
     }
-    let sock = UdpSocket::bind(("127.0.0.1", port)).unwrap_or_else(|e| {
-        eprintln!("127.0.0.1:{port}: {e}");
-        std::process::exit(1)
-    });
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("a read timeout");
-    let mut table = FlowTable::new(TableConfig::default(), CaptureIds::default());
-    let mut ingest = SflowIngest::new();
-    let mut records: Vec<FlowUpdate> = Vec::new();
-    let mut emitted = 0u64;
-    let mut buf = vec![0u8; 65536];
-    while !stop.load(Ordering::Relaxed) {
-        match sock.recv(&mut buf) {
-            Ok(n) => {
-                let _ = ingest.datagram(&mut table, &buf[..n], Timestamp::now(), |_, _, _| {});
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let stats = rt.block_on(async {
+        let graph = SharedGraph::new(GraphOptions::new("bench", "agent.bench"));
+        let node = graph
+            .write()
+            .create_node(
+                gen_id(&["sflow-bench"]),
+                Metadata::from_pairs([
+                    ("Name", json!("bench0")),
+                    ("Type", json!("device")),
+                    ("TID", json!("sflow-bench-tid")),
+                ]),
+            )
+            .expect("a node");
+        let mut cfg = CapturesConfig::default();
+        cfg.sflow.rcvbuf_bytes = rcvbuf;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<FlowBatch>(1024);
+        let consumer = tokio::spawn(async move {
+            let mut n = 0u64;
+            while let Some(batch) = rx.recv().await {
+                n += batch.len() as u64;
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                table.tick(Timestamp::now());
-            }
+            n
+        });
+        let ctx = CaptureContext::new(graph, "bench", cfg, tx);
+        let spec = CaptureSpec {
+            id: "sflow-bench".into(),
+            capture_type: "sflow".into(),
+            port: u32::from(port),
+            ..CaptureSpec::default()
+        };
+        let target = CaptureTarget::from_node(&node, "bench-host").expect("a target");
+        let cap = match capture::start(spec, target, &ctx).await {
+            Ok(c) => c,
             Err(e) => {
-                eprintln!("recv: {e}");
-                break;
+                eprintln!("127.0.0.1:{port}: {e}");
+                std::process::exit(1)
             }
+        };
+        drop(ctx);
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if table.pending() > 0 {
-            table.drain_emitted(&mut records);
-            emitted += records.len() as u64;
-            records.clear();
-        }
-    }
-    let s = ingest.stats();
-    if let Err(e) = std::fs::write(out, format!("{}\n", s.flow_samples)) {
+        let stats = cap.stop().await.expect("the capture stops");
+        let records = consumer.await.unwrap_or(0);
+        (stats, records)
+    });
+    let (s, records) = stats;
+    if let Err(e) = std::fs::write(out, format!("{}\n", s.samples_decoded)) {
         eprintln!("{out}: {e}");
         std::process::exit(1);
     }
     println!(
-        "datagrams={} flow_samples={} counter_samples={} raw_headers={} errors={} flows={} records={} decode_errors={}",
-        s.datagrams,
-        s.flow_samples,
+        "datagrams={} flow_samples={} counter_samples={} raw_headers={} errors={} socket_drops={} flows={} records={} records_dropped={} decode_errors={}",
+        s.packets_received,
+        s.samples_decoded,
         s.counter_samples,
-        s.raw_headers,
-        s.error_total(),
-        table.len(),
-        emitted,
-        table.stats().decode_errors.total()
+        s.headers_accounted,
+        s.datagram_errors,
+        s.packets_dropped,
+        s.flows_created,
+        records,
+        s.flow_records_dropped,
+        s.headers_undecodable
     );
 }
