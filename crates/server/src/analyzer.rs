@@ -219,7 +219,7 @@ impl Analyzer {
             flows: Some(flows.clone()),
             agent: None,
         });
-        spawn_flow_expiry(flows, state.shutdown.clone());
+        spawn_flow_expiry(&state.tasks, flows, state.shutdown.clone());
         agents.restored(restored_agents);
 
         let app = api::router(state.clone())
@@ -245,9 +245,10 @@ impl Analyzer {
     }
 }
 
-/// Removes idle live flows every [`crate::flows::EXPIRE_EVERY`] until shutdown.
-fn spawn_flow_expiry(flows: Arc<AnalyzerFlows>, stop: CancellationToken) {
-    tokio::spawn(async move {
+/// Removes idle live flows every [`crate::flows::EXPIRE_EVERY`] until shutdown (tracked, so
+/// shutdown waits for it to let go of the flow store).
+fn spawn_flow_expiry(tasks: &TaskTracker, flows: Arc<AnalyzerFlows>, stop: CancellationToken) {
+    tasks.spawn(async move {
         let mut tick = tokio::time::interval(crate::flows::EXPIRE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -350,10 +351,17 @@ impl RunningAnalyzer {
         {
             tracing::warn!("some WebSocket sessions did not finish within {SESSION_DRAIN:?}");
         }
+        let flow_store = state.flows.as_ref().and_then(|f| f.store().cloned());
         let Some(history) = state.history.clone() else {
             return Ok(());
         };
         drop(state);
+        if let Some(fs) = flow_store {
+            tokio::task::spawn_blocking(move || fs.close())
+                .await
+                .map_err(|e| AnalyzerError::Task(format!("flow store close task failed: {e}")))?
+                .map_err(AnalyzerError::Flush)?;
+        }
         // Closing writes what is queued and syncs it; any clone closes the store.
         let store = history.store().clone();
         tokio::task::spawn_blocking(move || store.close())

@@ -34,6 +34,7 @@ pub struct AnalyzerFlows {
     subscribers: tokio::sync::broadcast::Sender<FlowBatch>,
     lost: AtomicU64,
     store_refused: AtomicU64,
+    agents_dropped: AtomicU64,
 }
 
 impl AnalyzerFlows {
@@ -46,6 +47,7 @@ impl AnalyzerFlows {
             subscribers: tokio::sync::broadcast::Sender::new(SUBSCRIBER_BATCHES),
             lost: AtomicU64::new(0),
             store_refused: AtomicU64::new(0),
+            agents_dropped: AtomicU64::new(0),
         }
     }
 
@@ -79,6 +81,11 @@ impl AnalyzerFlows {
         }
     }
 
+    /// Counts the flow updates agents say they dropped (their send queue was full).
+    pub(crate) fn agent_dropped(&self, updates: u64) {
+        self.agents_dropped.fetch_add(updates, Ordering::Relaxed);
+    }
+
     /// A receiver of every batch ingested from now on.
     pub(crate) fn subscribe(&self) -> tokio::sync::broadcast::Receiver<FlowBatch> {
         self.subscribers.subscribe()
@@ -102,6 +109,7 @@ impl AnalyzerFlows {
             "StoreBatchesRefused": self.store_refused.load(Ordering::Relaxed),
             "Subscribers": self.subscribers.receiver_count(),
             "SubscriberBatchesLost": self.lost.load(Ordering::Relaxed),
+            "AgentUpdatesDropped": self.agents_dropped.load(Ordering::Relaxed),
         })
     }
 }

@@ -15,7 +15,8 @@
 //! `SyncEnd {Generation}` (a full sync, cut into chunks), then deltas: `NodeAdded`,
 //! `NodeUpdated`, `NodeDeleted` (a node), `EdgeAdded`, `EdgeUpdated`, `EdgeDeleted` (an edge),
 //! `NodePartiallyUpdated`, `EdgePartiallyUpdated` (`{ID, UpdatedAt, Revision, Ops}`), and
-//! `Bye` (the agent leaves for good). Analyzer → agent: `{"Type": …, "Obj": {…}}` with
+//! `Bye` (the agent leaves for good); with the `flows` feature (below), `Flows {Flows: […],
+//! Dropped}` (batches of flow updates). Analyzer → agent: `{"Type": …, "Obj": {…}}` with
 //! `SyncDone`, `SyncRequest {Reason}` and `Error {Seq, Error}`. The lists may grow (see the
 //! versioning rule in the user documentation).
 //!
@@ -46,6 +47,20 @@ pub const CLIENT_TYPE: &str = "agent";
 pub const MAX_CHUNK_ELEMENTS: usize = 65_536;
 /// Most elements a `SyncBegin` may announce.
 pub const MAX_SYNC_ELEMENTS: u64 = 10_000_000;
+/// Header listing the optional features an agent can use (comma-separated); the analyzer
+/// answers with those it supports too. Features extend version 1 without a new version: an
+/// agent uses one only when the analyzer's answer names it.
+pub const FEATURES_HEADER: &str = "X-Skydive-Agent-Features";
+/// Most flow updates in one `Flows` message.
+pub const MAX_FLOW_BATCH: usize = 10_000;
+
+/// Optional features (see [`FEATURES_HEADER`]).
+pub mod features {
+    /// The agent sends `Flows` messages (batches of flow updates).
+    pub const FLOWS: &str = "flows";
+    /// What this analyzer supports.
+    pub const SUPPORTED: &[&str] = &[FLOWS];
+}
 
 /// Message types, as on the wire.
 pub mod types {
@@ -61,6 +76,7 @@ pub mod types {
     pub const EDGE_DELETED: &str = "EdgeDeleted";
     pub const EDGE_PARTIALLY_UPDATED: &str = "EdgePartiallyUpdated";
     pub const BYE: &str = "Bye";
+    pub const FLOWS: &str = "Flows";
     pub const SYNC_DONE: &str = "SyncDone";
     pub const SYNC_REQUEST: &str = "SyncRequest";
     pub const ERROR: &str = "Error";
@@ -79,6 +95,7 @@ pub mod types {
         EDGE_DELETED,
         EDGE_PARTIALLY_UPDATED,
         BYE,
+        FLOWS,
     ];
 }
 
@@ -154,6 +171,16 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
+/// `Flows` (feature `flows`): flow updates captured by the agent, and how many updates it
+/// dropped since its previous `Flows` message (its send queue was full).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowBatch {
+    #[serde(rename = "Flows", default, deserialize_with = "null_as_empty")]
+    pub flows: Vec<skydive_flow::Flow>,
+    #[serde(rename = "Dropped", default)]
+    pub dropped: u64,
+}
+
 /// A message from an agent.
 #[derive(Debug, Clone)]
 pub enum AgentMessage {
@@ -169,6 +196,7 @@ pub enum AgentMessage {
     EdgeDeleted(WireElement),
     EdgePartiallyUpdated(PartialUpdate),
     Bye,
+    Flows(FlowBatch),
 }
 
 impl AgentMessage {
@@ -188,6 +216,7 @@ impl AgentMessage {
             AgentMessage::EdgeDeleted(_) => EDGE_DELETED,
             AgentMessage::EdgePartiallyUpdated(_) => EDGE_PARTIALLY_UPDATED,
             AgentMessage::Bye => BYE,
+            AgentMessage::Flows(_) => FLOWS,
         }
     }
 
@@ -207,6 +236,7 @@ impl AgentMessage {
                 serde_json::to_value(p)
             }
             AgentMessage::Bye => Ok(serde_json::json!({})),
+            AgentMessage::Flows(b) => serde_json::to_value(b),
         };
         // Plain data with string keys: serialising into a `Value` cannot fail.
         r.unwrap_or(serde_json::Value::Null)
@@ -301,6 +331,16 @@ pub fn decode_agent(frame: &[u8]) -> Result<AgentFrame, DecodeError> {
         EDGE_DELETED => AgentMessage::EdgeDeleted(obj!(WireElement)),
         EDGE_PARTIALLY_UPDATED => AgentMessage::EdgePartiallyUpdated(obj!(PartialUpdate)),
         BYE => AgentMessage::Bye,
+        FLOWS => {
+            let b: FlowBatch = obj!(FlowBatch);
+            if b.flows.len() > MAX_FLOW_BATCH {
+                return Err(fail(format!(
+                    "Flows holds {} flow updates, at most {MAX_FLOW_BATCH} are accepted",
+                    b.flows.len()
+                )));
+            }
+            AgentMessage::Flows(b)
+        }
         "" => return Err(fail("message has no `Type`".to_owned())),
         other => {
             return Err(DecodeError {

@@ -104,8 +104,15 @@ pub(crate) async fn agent_handler(
         protocol::VERSION_HEADER,
         HeaderValue::from(protocol::VERSION),
     );
+    resp.headers_mut().insert(
+        protocol::FEATURES_HEADER,
+        HeaderValue::from_static(FEATURES),
+    );
     resp
 }
+
+/// `protocol::features::SUPPORTED`, as the handshake answers it.
+const FEATURES: &str = protocol::features::FLOWS;
 
 /// Checks the agent's protocol version (header, or lower-case query parameter).
 fn check_version(headers: &HeaderMap, query: Option<&str>) -> Result<(), String> {
@@ -379,6 +386,17 @@ impl Session {
                 Flow::Continue
             }
             AgentMessage::Bye => Flow::Bye,
+            AgentMessage::Flows(batch) => {
+                if let Some(flows) = self.state.flows.clone() {
+                    flows.agent_dropped(batch.dropped);
+                    if let Err(e) =
+                        tokio::task::spawn_blocking(move || flows.ingest(batch.flows)).await
+                    {
+                        return Flow::Close(1011, format!("flow ingestion task failed: {e}"));
+                    }
+                }
+                Flow::Continue
+            }
             delta => {
                 match self.sync {
                     Sync::Synced => {}
@@ -497,7 +515,8 @@ fn apply_delta(g: &mut Graph, w: Writer<'_>, m: AgentMessage) -> Result<Outcome,
         AgentMessage::SyncBegin(_)
         | AgentMessage::SyncChunk(_)
         | AgentMessage::SyncEnd(_)
-        | AgentMessage::Bye => Ok(Outcome::Unchanged),
+        | AgentMessage::Bye
+        | AgentMessage::Flows(_) => Ok(Outcome::Unchanged),
     }
 }
 

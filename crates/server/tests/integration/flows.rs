@@ -154,3 +154,50 @@ async fn flow_subscribers_get_ingested_batches_filtered_by_capture() {
     assert!(got.iter().all(|f| f["CaptureID"] == "cap-2"), "{m}");
     a.stop().await;
 }
+
+#[tokio::test]
+async fn agents_send_flow_batches_over_the_agent_protocol() {
+    let a = TestAnalyzer::start().await;
+    // The handshake advertises the `flows` feature.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/ws/agent/topology", a.addr),
+    )
+    .unwrap();
+    for (k, v) in [
+        ("X-Host-ID", "fa"),
+        ("X-Client-Type", "agent"),
+        crate::agents::PROTOCOL,
+        ("X-Skydive-Agent-Features", "flows"),
+    ] {
+        req.headers_mut().insert(k, v.parse().unwrap());
+    }
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers()["X-Skydive-Agent-Features"], "flows");
+    let mut agent = crate::agents::FakeAgent::from_ws(ws);
+    agent.sync(1, vec![], vec![]).await;
+
+    let batch = flows("tid-br", "tid-other", 2);
+    agent
+        .send("Flows", json!({"Flows": batch, "Dropped": 3}))
+        .await;
+    crate::util::eventually("flows from the agent", || async {
+        a.get("/api/status").await.json()["Flows"]["Live"]["Flows"] == 2
+    })
+    .await;
+    let status = a.get("/api/status").await.json();
+    assert_eq!(status["Flows"]["AgentUpdatesDropped"], 3, "{status}");
+    let icmp = a
+        .query("G.Flows().Has('NodeTID', 'tid-br').Values('Metric.ABPackets')")
+        .await;
+    assert_eq!(icmp, json!([2]));
+
+    // Too big a batch is a protocol error, like any undecodable message.
+    let many: Vec<Value> = (0..10_001).map(|_| json!({})).collect();
+    agent.send("Flows", json!({"Flows": many})).await;
+    let reply = agent.recv().await;
+    assert!(
+        matches!(&reply, Ok(v) if v["Type"] == "Error") || reply.is_err(),
+        "{reply:?}"
+    );
+    a.stop().await;
+}
