@@ -235,20 +235,19 @@ export class GraphModel {
     const counts = new Map();
     // Iterative post-order over the ownership forest (deep graphs must not blow the stack).
     for (const root of this.roots()) {
-      /** @type {[string, number][]} */
-      const stack = [[root, 0]];
+      /** @type {{id: string, kids: string[], next: number}[]} */
+      const stack = [{ id: root, kids: this.childrenOf(root), next: 0 }];
       const seen = new Set([root]);
       while (stack.length) {
         const top = stack[stack.length - 1];
-        const kids = this.childrenOf(top[0]);
-        if (top[1] < kids.length) {
-          const k = kids[top[1]++];
-          if (!seen.has(k) && stack.length < MAX_DEPTH) { seen.add(k); stack.push([k, 0]); }
+        if (top.next < top.kids.length) {
+          const k = top.kids[top.next++];
+          if (!seen.has(k) && stack.length < MAX_DEPTH) { seen.add(k); stack.push({ id: k, kids: this.childrenOf(k), next: 0 }); }
         } else {
           stack.pop();
           let n = 0;
-          for (const k of kids) n += 1 + (counts.get(k) ?? 0);
-          counts.set(top[0], n);
+          for (const k of top.kids) n += 1 + (counts.get(k) ?? 0);
+          counts.set(top.id, n);
         }
       }
     }

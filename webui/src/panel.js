@@ -109,8 +109,7 @@ export class NodePanel {
           h('button', { text: 'Flows', onclick: () => app.showTab('flows') }),
           h('button', { text: 'Capture…', onclick: () => app.captures.prefillFromNode(id) }),
         )),
-      this.counters(id, md),
-      this.captures(md),
+      ...[this.counters(id, md), this.captures(md)].filter(Boolean),
       h('section', { class: 'metadata' }, h('h3', { text: 'Metadata' }), this.tree(md, '', 0)),
     );
   }
@@ -185,14 +184,16 @@ export class NodePanel {
       const p = `${path}.${k}`;
       if (x !== null && typeof x === 'object') {
         const size = Array.isArray(x) ? `[${x.length}]` : `{${Object.keys(x).length}}`;
+        // Remembered on click (synchronous), not on 'toggle' (queued): a live update may
+        // redraw the tree in between.
         const d = h('details', { open: this.open.has(p) },
-          h('summary', null, h('span', { class: 'k', text: k }), ' ', h('span', { class: 'size', text: size })));
+          h('summary', {
+            onclick: () => { if (d.open) this.open.delete(p); else this.open.add(p); },
+          }, h('span', { class: 'k', text: k }), ' ', h('span', { class: 'size', text: size })));
         let filled = false;
         const fill = () => { if (!filled) { filled = true; d.append(this.tree(x, p, depth + 1)); } };
         if (d.open) fill();
-        d.addEventListener('toggle', () => {
-          if (d.open) { this.open.add(p); fill(); } else this.open.delete(p);
-        });
+        d.addEventListener('toggle', () => { if (d.open) fill(); });
         ul.append(h('li', null, d));
       } else {
         ul.append(h('li', null, h('span', { class: 'k', text: k }), ': ', this.tree(x, p, depth + 1)));

@@ -3,9 +3,12 @@
  * The topology drawing: which part of the model cytoscape holds, and how it looks.
  *
  * Cytoscape never receives the whole graph. A group (any node that owns others: host,
- * namespace, bridge) is either *expanded*, a compound node holding its children, or
+ * namespace, bridge) is either *expanded*, a frame drawn behind its children, or
  * *collapsed*, one box labelled with how many nodes it holds, drawn over the area the layout
- * reserved for them. Edges whose ends are hidden are drawn between the closest visible
+ * reserved for them. Frames are plain nodes sized by the layout, not cytoscape compound
+ * nodes: compound bookkeeping costs seconds at a few thousand elements, and the layout
+ * already knows every group's area. Stacking is by `z-index` (frames by depth, then links,
+ * then interfaces), and nodes cannot be dragged: the layout owns positions. Edges whose ends are hidden are drawn between the closest visible
  * owners, merged and labelled with their count. A budget (`maxElements`) bounds what is
  * drawn: groups start expanded breadth-first while it allows, zooming into a collapsed group
  * expands it, zooming out collapses again what zooming expanded.
@@ -19,11 +22,14 @@
 import { isOwnership, nodeName, nodeType } from './model.js';
 import { LEAF_W } from './layout.js';
 
+/** Interfaces are drawn above links (100), links above group frames (their depth). */
+const LEAF_Z = 200;
+
 /** @typedef {import('./model.js').GraphModel} GraphModel */
 /** @typedef {import('./layout.js').Layout} Layout */
 /**
  * @typedef {{kind: 'leaf' | 'group' | 'collapsed', parent: string | null, label: string,
- *   type: string, w: number, h: number, count: number}} NodeView
+ *   type: string, w: number, h: number, x: number, y: number, z: number, count: number, cls?: string}} NodeView
  * @typedef {{source: string, target: string, rel: string, count: number, agg: boolean, curve: number}} EdgeView
  */
 
@@ -39,6 +45,27 @@ export function edgeKind(e) {
   return 'other';
 }
 
+/** Node Type → style class (shape and colour), see the legend in index.html and docs/ui.md. */
+const KIND = /** @type {Record<string, string>} */ ({
+  host: 'k-host', netns: 'k-netns', device: 'k-device', veth: 'k-veth', bridge: 'k-bridge',
+  ovsbridge: 'k-ovsbridge', ovsport: 'k-ovsport', internal: 'k-ovs', openvswitch: 'k-ovs',
+  patch: 'k-patch', vxlan: 'k-tunnel', gre: 'k-tunnel', gretap: 'k-tunnel', geneve: 'k-tunnel',
+  tun: 'k-tun', tap: 'k-tun',
+});
+
+/** The classes of a drawn node. @param {NodeView} v @param {any} state */
+function nodeClasses(v, state) {
+  const parts = [KIND[v.type] ?? 'k-other'];
+  if (v.kind !== 'leaf') parts.push(v.kind, `d${Math.min(v.z, 7)}`);
+  if (state === 'DOWN') parts.push('down');
+  return parts.join(' ');
+}
+
+/** The classes of a drawn link. @param {EdgeView} v */
+function edgeClasses(v) {
+  return `r-${v.rel}${v.agg ? ' agg' : ''}${v.curve ? ' curved' : ''}`;
+}
+
 /** The cytoscape stylesheet. Shapes and colours per node Type; see docs/ui.md's legend. */
 const STYLE = [
   {
@@ -47,63 +74,61 @@ const STYLE = [
       label: 'data(label)', 'font-size': 10, 'text-valign': 'bottom', 'text-margin-y': 3,
       'text-max-width': 80, 'text-wrap': 'ellipsis', 'min-zoomed-font-size': 7,
       width: 26, height: 26, 'background-color': '#7a8899', 'border-width': 1,
-      'border-color': '#4b5563', color: '#1f2937',
+      'border-color': '#4b5563', color: '#1f2937', 'z-index-compare': 'manual', 'z-index': LEAF_Z,
     },
   },
-  { selector: 'node[type = "host"]', style: { shape: 'round-rectangle', 'background-color': '#334155' } },
-  { selector: 'node[type = "netns"]', style: { shape: 'round-rectangle', 'background-color': '#0e7490' } },
-  { selector: 'node[type = "device"]', style: { 'background-color': '#2563eb' } },
-  { selector: 'node[type = "veth"]', style: { 'background-color': '#16a34a' } },
-  { selector: 'node[type = "bridge"]', style: { shape: 'diamond', 'background-color': '#d97706', width: 30, height: 30 } },
-  { selector: 'node[type = "ovsbridge"]', style: { shape: 'hexagon', 'background-color': '#b45309', width: 32, height: 30 } },
-  { selector: 'node[type = "ovsport"]', style: { shape: 'rectangle', 'background-color': '#f59e0b', width: 16, height: 16 } },
-  { selector: 'node[type = "internal"], node[type = "openvswitch"]', style: { 'background-color': '#ea580c' } },
-  { selector: 'node[type = "patch"]', style: { shape: 'tag', 'background-color': '#c2410c' } },
-  {
-    selector: 'node[type = "vxlan"], node[type = "gre"], node[type = "geneve"], node[type = "gretap"]',
-    style: { shape: 'triangle', 'background-color': '#7c3aed' },
-  },
-  { selector: 'node[type = "tun"], node[type = "tap"]', style: { shape: 'vee', 'background-color': '#0891b2' } },
-  { selector: 'node[state = "DOWN"]', style: { 'background-opacity': 0.35, 'border-style': 'dashed' } },
+  { selector: 'node.k-host', style: { shape: 'round-rectangle', 'background-color': '#334155' } },
+  { selector: 'node.k-netns', style: { shape: 'round-rectangle', 'background-color': '#0e7490' } },
+  { selector: 'node.k-device', style: { 'background-color': '#2563eb' } },
+  { selector: 'node.k-veth', style: { 'background-color': '#16a34a' } },
+  { selector: 'node.k-bridge', style: { shape: 'diamond', 'background-color': '#d97706', width: 30, height: 30 } },
+  { selector: 'node.k-ovsbridge', style: { shape: 'hexagon', 'background-color': '#b45309', width: 32, height: 30 } },
+  { selector: 'node.k-ovsport', style: { shape: 'rectangle', 'background-color': '#f59e0b', width: 16, height: 16 } },
+  { selector: 'node.k-ovs', style: { 'background-color': '#ea580c' } },
+  { selector: 'node.k-patch', style: { shape: 'tag', 'background-color': '#c2410c' } },
+  { selector: 'node.k-tunnel', style: { shape: 'triangle', 'background-color': '#7c3aed' } },
+  { selector: 'node.k-tun', style: { shape: 'vee', 'background-color': '#0891b2' } },
+  { selector: 'node.down', style: { 'background-opacity': 0.35, 'border-style': 'dashed' } },
   {
     selector: 'node.group',
     style: {
-      shape: 'round-rectangle', 'background-color': '#e2e8f0', 'background-opacity': 0.55,
-      'border-color': '#94a3b8', 'border-width': 1.5, padding: 14, 'text-valign': 'top',
-      'text-halign': 'center', 'text-margin-y': -4, 'font-size': 12, 'font-weight': 'bold',
-      'text-max-width': 400, 'compound-sizing-wrt-labels': 'exclude',
+      shape: 'round-rectangle', width: 'data(w)', height: 'data(h)', 'background-color': '#e2e8f0',
+      'background-opacity': 0.55, 'border-color': '#94a3b8', 'border-width': 1.5, 'text-valign': 'top',
+      'text-halign': 'center', 'text-margin-y': -3, 'font-size': 12, 'font-weight': 'bold',
+      'text-max-width': 'data(w)',
     },
   },
-  { selector: 'node.group[type = "host"]', style: { 'background-color': '#f1f5f9', 'border-color': '#334155', 'border-width': 2 } },
-  { selector: 'node.group[type = "netns"]', style: { 'background-color': '#ecfeff', 'border-color': '#0e7490' } },
-  { selector: 'node.group[type = "ovsbridge"]', style: { 'background-color': '#fff7ed', 'border-color': '#b45309' } },
+  { selector: 'node.group.k-host', style: { 'background-color': '#f1f5f9', 'border-color': '#334155', 'border-width': 2 } },
+  { selector: 'node.group.k-netns', style: { 'background-color': '#ecfeff', 'border-color': '#0e7490' } },
+  { selector: 'node.group.k-ovsbridge', style: { 'background-color': '#fff7ed', 'border-color': '#b45309' } },
+  ...Array.from({ length: 8 }, (_, d) => ({ selector: `node.d${d}`, style: { 'z-index': d } })),
   {
     selector: 'node.collapsed',
     style: {
       shape: 'round-rectangle', width: 'data(w)', height: 'data(h)', 'background-opacity': 0.85,
       'text-valign': 'center', 'text-halign': 'center', 'text-margin-y': 0, color: '#fff',
       'font-size': 14, 'text-max-width': 'data(w)', 'text-wrap': 'wrap', 'font-weight': 'bold',
-      'text-outline-width': 0, 'border-width': 2, 'border-style': 'double',
+      'border-width': 2, 'border-style': 'double',
     },
   },
   {
     selector: 'edge',
     style: {
       width: 1.5, 'line-color': '#94a3b8', 'curve-style': 'haystack', 'haystack-radius': 0,
-      opacity: 0.9,
+      opacity: 0.9, 'z-index-compare': 'manual', 'z-index': 100,
     },
   },
   {
     selector: 'edge.curved',
     style: { 'curve-style': 'unbundled-bezier', 'control-point-distances': 'data(curve)', 'control-point-weights': 0.5 },
   },
-  { selector: 'edge[rel = "layer2"]', style: { 'line-color': '#64748b' } },
-  { selector: 'edge[rel = "veth"]', style: { 'line-color': '#16a34a', width: 2 } },
-  { selector: 'edge[rel = "patch"]', style: { 'line-color': '#ea580c', 'line-style': 'dashed', width: 2 } },
-  { selector: 'edge[rel = "tunnel"]', style: { 'line-color': '#7c3aed', 'line-style': 'dotted', width: 3 } },
+  { selector: 'edge.r-layer2', style: { 'line-color': '#64748b' } },
+  { selector: 'edge.r-veth', style: { 'line-color': '#16a34a', width: 2 } },
+  { selector: 'edge.r-patch', style: { 'line-color': '#ea580c', 'line-style': 'dashed', width: 2 } },
+  { selector: 'edge.r-tunnel', style: { 'line-color': '#7c3aed', 'line-style': 'dotted', width: 3 } },
   {
     selector: 'edge.agg',
-    style: { width: 'mapData(count, 1, 200, 2, 10)', label: 'data(count)', 'font-size': 9, 'min-zoomed-font-size': 8, 'text-background-color': '#fff', 'text-background-opacity': 0.8 },
+    style: { width: 'mapData(count, 1, 200, 2, 10)' },
   },
   { selector: 'node:selected', style: { 'border-color': '#dc2626', 'border-width': 3 } },
   { selector: 'edge:selected', style: { 'line-color': '#dc2626', width: 3 } },
@@ -122,14 +147,18 @@ export class TopologyView {
   constructor(container, model, layout, cytoscape, opts = {}) {
     this.model = model;
     this.layout = layout;
-    this.maxElements = opts.maxElements ?? 6000;
+    this.maxElements = opts.maxElements ?? 3000;
     this.onSelect = opts.onSelect ?? (() => {});
     this.onViewChanged = opts.onViewChanged ?? (() => {});
     /** groups drawn expanded @type {Set<string>} */
     this.expanded = new Set();
     /** groups the user collapsed: zooming does not expand them @type {Set<string>} */
     this.pinnedCollapsed = new Set();
-    /** groups expanded by zooming in (collapsed again by zooming out) @type {Set<string>} */
+    /**
+     * groups the UI expanded (at the start, for live additions, by zooming in), which it may
+     * collapse again when it needs room; groups the user opened are not in it
+     * @type {Set<string>}
+     */
     this.autoExpanded = new Set();
     /** client-side restriction: only these nodes (and their owners) @type {Set<string> | null} */
     this.only = null;
@@ -150,6 +179,9 @@ export class TopologyView {
       minZoom: 0.005,
       maxZoom: 4,
       boxSelectionEnabled: false,
+      autoungrabify: true,
+      // A double click as operating systems count it (cytoscape's default is 250 ms).
+      multiClickDebounceTime: 500,
       // Large graphs: draw a cached bitmap while the viewport moves, no edges meanwhile.
       textureOnViewport: true,
       hideEdgesOnViewport: true,
@@ -201,6 +233,7 @@ export class TopologyView {
         if (shown + kids.length > this.maxElements) continue;
         shown += kids.length;
         this.expanded.add(g);
+        this.autoExpanded.add(g);
         for (const k of kids) if (m.isGroup(k)) next.push(k);
       }
       level = next;
@@ -236,21 +269,24 @@ export class TopologyView {
       if (!n) continue;
       const isGroup = m.isGroup(id);
       const type = nodeType(n);
+      const depth = parent === null ? 0 : (/** @type {NodeView} */ (nodes.get(parent)).z + 1);
       if (isGroup && this.expanded.has(id)) {
-        nodes.set(id, { kind: 'group', parent, label: nodeName(n), type, w: 0, h: 0, count: 0 });
+        const b = L.box.get(id) ?? { x: 0, y: 0, w: LEAF_W, h: LEAF_W };
+        nodes.set(id, { kind: 'group', parent, label: nodeName(n), type, w: b.w, h: b.h, x: b.x + b.w / 2, y: b.y + b.h / 2, z: depth, count: 0 });
         this.rep.set(id, id);
         const kids = m.childrenOf(id).filter((k) => this.inScope(k));
         for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], id]);
       } else if (isGroup) {
-        const b = L.box.get(id);
+        const b = L.box.get(id) ?? { ...(L.pos.get(id) ?? { x: 0, y: 0 }), w: LEAF_W, h: LEAF_W };
         const count = m.descendantCount(id);
         nodes.set(id, {
           kind: 'collapsed', parent, label: `${nodeName(n)}\n${count} node${count === 1 ? '' : 's'}`,
-          type, w: Math.max(b?.w ?? LEAF_W, 40), h: Math.max(b?.h ?? LEAF_W, 30), count,
+          type, w: Math.max(b.w, 40), h: Math.max(b.h, 30), x: b.x + b.w / 2, y: b.y + b.h / 2, z: depth, count,
         });
         for (const d of L.subtree(id)) this.rep.set(d, id);
       } else {
-        nodes.set(id, { kind: 'leaf', parent, label: nodeName(n), type, w: 0, h: 0, count: 0 });
+        const p = L.pos.get(id) ?? this.placeLeaf(id);
+        nodes.set(id, { kind: 'leaf', parent, label: nodeName(n), type, w: 0, h: 0, x: p.x, y: p.y, z: LEAF_Z, count: 0 });
         this.rep.set(id, id);
       }
     }
@@ -302,41 +338,32 @@ export class TopologyView {
 
   /** @param {Map<string, NodeView>} nodes @param {Map<string, EdgeView>} edges */
   applyDiff(nodes, edges) {
-    const cy = this.cy, L = this.layout;
+    const cy = this.cy;
     const oldNodes = this.shownNodes, oldEdges = this.shownEdges;
     cy.batch(() => {
       for (const [id, e] of oldEdges) {
         const n = edges.get(id);
         if (!n || n.source !== e.source || n.target !== e.target) { cy.getElementById(id).remove(); oldEdges.delete(id); }
       }
+      for (const [id] of oldNodes) {
+        if (!nodes.has(id)) cy.getElementById(id).remove();
+      }
       /** @type {any[]} */
       const add = [];
       for (const [id, v] of nodes) {
         const old = oldNodes.get(id);
-        const data = this.nodeData(id, v);
-        if (!old) { add.push({ group: 'nodes', data, position: this.placeOf(id, v), classes: v.kind === 'leaf' ? '' : v.kind }); continue; }
-        const ele = cy.getElementById(id);
-        if (old.parent !== v.parent) {
-          // Parents come before children in `nodes`, so a new parent is added already.
-          this.flush(add);
-          ele.move({ parent: v.parent });
+        v.cls = nodeClasses(v, this.model.nodes.get(id)?.Metadata?.State);
+        if (!old) {
+          // Pannable: a drag that starts on a node (a group frame covers most of the view) pans.
+          add.push({ group: 'nodes', data: this.nodeData(id, v), position: { x: v.x, y: v.y }, classes: v.cls, pannable: true });
+          continue;
         }
         const el = cy.getElementById(id);
-        if (old.kind !== v.kind) {
-          el.removeClass('group collapsed leaf');
-          if (v.kind !== 'leaf') el.addClass(v.kind);
-          if (v.kind !== 'group') el.position(this.placeOf(id, v));
-        }
-        if (old.label !== v.label || old.w !== v.w || old.h !== v.h || old.type !== v.type) el.data(data);
+        if (old.cls !== v.cls) el.classes(v.cls);
+        if (old.label !== v.label || old.w !== v.w || old.h !== v.h) el.data(this.nodeData(id, v));
+        if (old.x !== v.x || old.y !== v.y) el.position({ x: v.x, y: v.y });
       }
-      this.flush(add);
-      for (const [id] of oldNodes) {
-        if (!nodes.has(id)) {
-          const el = cy.getElementById(id);
-          // Children that stay were moved out above; what is left inside goes too.
-          if (el.nonempty()) el.remove();
-        }
-      }
+      if (add.length) cy.add(add);
       /** @type {any[]} */
       const addE = [];
       for (const [id, v] of edges) {
@@ -344,42 +371,30 @@ export class TopologyView {
         if (!old) {
           addE.push({
             group: 'edges', data: { id, source: v.source, target: v.target, rel: v.rel, count: v.count, curve: v.curve },
-            classes: `${v.agg ? 'agg' : ''}${v.curve ? ' curved' : ''}`,
+            classes: edgeClasses(v),
           });
         } else if (old.count !== v.count || old.rel !== v.rel || old.curve !== v.curve) {
           const el = cy.getElementById(id);
           el.data({ count: v.count, rel: v.rel, curve: v.curve });
-          el.toggleClass('curved', v.curve !== 0);
+          el.classes(edgeClasses(v));
         }
       }
       if (addE.length) cy.add(addE);
     });
     this.shownNodes = nodes;
     this.shownEdges = edges;
-    void L;
-  }
-
-  /** @param {any[]} add */
-  flush(add) {
-    if (add.length) { this.cy.add(add); add.length = 0; }
   }
 
   /** @param {string} id @param {NodeView} v */
   nodeData(id, v) {
     const n = this.model.nodes.get(id);
-    return {
-      id, label: v.label, type: v.type, w: v.w, h: v.h, count: v.count, parent: v.parent ?? undefined,
-      state: n?.Metadata?.State,
-    };
+    return { id, label: v.label, type: v.type, w: v.w, h: v.h, count: v.count, state: n?.Metadata?.State };
   }
 
-  /** @param {string} id @param {NodeView} v */
-  placeOf(id, v) {
-    const c = this.layout.centre(id);
-    if (c) return c;
+  /** A leaf the layout has not placed yet (it should have): place it now. @param {string} id */
+  placeLeaf(id) {
     this.layout.placeNew([id]);
-    return this.layout.centre(id) ?? { x: 0, y: 0 };
-    void v;
+    return this.layout.pos.get(id) ?? this.layout.centre(id) ?? { x: 0, y: 0 };
   }
 
   /**
@@ -407,6 +422,7 @@ export class TopologyView {
         const kids = this.model.childrenOf(o).length;
         if ((up === null || this.expanded.has(up)) && kids <= budget) {
           this.expanded.add(o);
+          this.autoExpanded.add(o);
           budget -= kids;
         }
       }
@@ -423,8 +439,8 @@ export class TopologyView {
           const label = v.kind === 'collapsed' ? v.label.replace(/^[^\n]*/, nodeName(n)) : nodeName(n);
           const el = this.cy.getElementById(id);
           if (label !== v.label) { v.label = label; el.data('label', label); }
-          const st = n?.Metadata?.State;
-          if (el.data('state') !== st) el.data('state', st);
+          const cls = nodeClasses(v, n?.Metadata?.State);
+          if (cls !== v.cls) { v.cls = cls; el.classes(cls); this.refreshHighlights(); }
         }
       });
     }
@@ -483,25 +499,45 @@ export class TopologyView {
   }
 
   /**
-   * Semantic zoom: collapsed groups that fill a good part of the screen open, groups opened
-   * that way close again once they are small, while the budget is tight.
+   * Semantic zoom: collapsed groups that fill a good part of the screen open. When the budget
+   * has no room for them, groups the UI opened by itself that are now off screen or tiny
+   * close first (deepest first). Groups the user opened or closed are left alone.
    */
   semanticZoom() {
     const cy = this.cy;
     const zoom = cy.zoom();
     const ext = cy.extent();
-    let shown = this.shownNodes.size;
-    let changed = false;
+    const off = (/** @type {{x: number, y: number, w: number, h: number}} */ b) =>
+      b.x > ext.x2 || b.x + b.w < ext.x1 || b.y > ext.y2 || b.y + b.h < ext.y1;
     /** @type {[string, number][]} */
     const candidates = [];
     for (const [id, v] of this.shownNodes) {
       if (v.kind !== 'collapsed' || this.pinnedCollapsed.has(id)) continue;
       const b = this.layout.box.get(id);
-      if (!b || b.w * zoom < 220) continue;
-      if (b.x > ext.x2 || b.x + b.w < ext.x1 || b.y > ext.y2 || b.y + b.h < ext.y1) continue;
+      if (!b || b.w * zoom < 220 || off(b)) continue;
       candidates.push([id, b.w * b.h]);
     }
+    if (candidates.length === 0) return;
     candidates.sort((a, b) => b[1] - a[1]);
+    let shown = this.shownNodes.size;
+    const need = candidates.reduce((n, [id]) => n + this.model.childrenOf(id).length, 0);
+    if (shown + need > this.maxElements) {
+      const victims = [...this.autoExpanded].filter((id) => {
+        const b = this.layout.box.get(id);
+        return !b || off(b) || b.w * zoom < 90;
+      }).sort((a, b) => this.model.ancestors(b).length - this.model.ancestors(a).length);
+      for (const id of victims) {
+        if (shown + need <= this.maxElements) break;
+        if (!this.expanded.has(id)) continue;
+        for (const d of this.layout.subtree(id)) {
+          if (d !== id && this.shownNodes.has(d)) shown--;
+          this.expanded.delete(d);
+          this.autoExpanded.delete(d);
+        }
+      }
+      // What closed is gone from `shownNodes` at the next render; count it out now.
+    }
+    let changed = false;
     for (const [id] of candidates) {
       const add = this.model.childrenOf(id).length;
       if (shown + add > this.maxElements) continue;
@@ -509,16 +545,6 @@ export class TopologyView {
       this.expanded.add(id);
       this.autoExpanded.add(id);
       changed = true;
-    }
-    if (shown > this.maxElements * 0.7) {
-      for (const id of [...this.autoExpanded]) {
-        const b = this.layout.box.get(id);
-        const off = b && (b.x > ext.x2 || b.x + b.w < ext.x1 || b.y > ext.y2 || b.y + b.h < ext.y1);
-        if (!b || b.w * zoom < 90 || off) {
-          for (const d of this.layout.subtree(id)) { this.expanded.delete(d); this.autoExpanded.delete(d); }
-          changed = true;
-        }
-      }
     }
     if (changed) this.render();
   }
@@ -569,8 +595,17 @@ export class TopologyView {
   fit() {
     const cy = this.cy;
     if (!cy.elements().length) return;
-    cy.fit(undefined, 30);
-    if (cy.zoom() > 1.5) { cy.zoom(1.5); cy.center(); }
+    // From what is drawn, known without asking cytoscape for bounding boxes (slow with many
+    // labels): every drawn node has its place in the layout.
+    let x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    for (const v of this.shownNodes.values()) {
+      const hw = v.kind === 'leaf' ? 40 : v.w / 2, hh = v.kind === 'leaf' ? 30 : v.h / 2 + 16;
+      x1 = Math.min(x1, v.x - hw); x2 = Math.max(x2, v.x + hw);
+      y1 = Math.min(y1, v.y - hh); y2 = Math.max(y2, v.y + hh);
+    }
+    const W = cy.width(), H = cy.height(), pad = 30;
+    const zoom = Math.min(1.5, Math.max(cy.minZoom(), Math.min((W - 2 * pad) / (x2 - x1 || 1), (H - 2 * pad) / (y2 - y1 || 1))));
+    cy.viewport({ zoom, pan: { x: W / 2 - zoom * (x1 + x2) / 2, y: H / 2 - zoom * (y1 + y2) / 2 } });
   }
 
   /** @param {number} factor */

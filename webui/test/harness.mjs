@@ -1,0 +1,236 @@
+// Test harness for the web UI's browser tests: a real `skydive allinone` on free loopback
+// ports with its own history directory, Debian's chromium driven by playwright-core, and a
+// network lab (namespaces, veths, a Linux bridge) under unique names that is removed even
+// when a test fails or the process is interrupted.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+export const WEBUI = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = resolve(WEBUI, '..');
+export const RESULTS = join(WEBUI, 'test-results');
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** The flags that work on this machine's closed network (no background connections). */
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Why the browser tests cannot run here, or null. */
+export function cannotRun() {
+  if (!existsSync(CHROMIUM)) return `${CHROMIUM} is missing (apt-get install chromium)`;
+  if (!existsSync(join(WEBUI, 'node_modules', 'cytoscape'))) return 'webui/node_modules is missing (npm ci in webui/)';
+  return null;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.once('error', fail);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (s.address());
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value, or throws with `what` after `timeoutMs`. */
+export async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
+  const t0 = Date.now();
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { last = e; }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * `skydive allinone` (or `analyzer`) on free ports. `bin` defaults to the debug build.
+ */
+export class Skydive {
+  static async start({ command = 'allinone', bin = process.env.SKYDIVE_BIN ?? join(REPO, 'target', 'debug', 'skydive'), env = {} } = {}) {
+    if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build --bin skydive`);
+    const s = new Skydive();
+    s.dir = mkdtempSync(join(tmpdir(), 'skydive-webui-'));
+    s.port = await freePort();
+    s.agentPort = await freePort();
+    s.hostId = `webui-test-${process.pid}`;
+    s.log = join(s.dir, 'skydive.log');
+    s.url = `http://127.0.0.1:${s.port}`;
+    s.agentUrl = `http://127.0.0.1:${s.agentPort}`;
+    const { openSync } = await import('node:fs');
+    const out = openSync(s.log, 'a');
+    s.proc = spawn(bin, [command], {
+      env: {
+        ...process.env,
+        SKYDIVE_HOST_ID: s.hostId,
+        SKYDIVE_ANALYZER_LISTEN: `127.0.0.1:${s.port}`,
+        SKYDIVE_AGENT_LISTEN: `127.0.0.1:${s.agentPort}`,
+        SKYDIVE_STORAGE_DATA_DIR: join(s.dir, 'data'),
+        RUST_LOG: process.env.RUST_LOG ?? 'info',
+        ...env,
+      },
+      stdio: ['ignore', out, out],
+    });
+    s.exited = new Promise((r) => s.proc.once('exit', (code, sig) => r({ code, sig })));
+    await waitFor(`${bin} ${command} to answer on ${s.url}`, async () => {
+      if (s.proc.exitCode !== null) throw new Error(`skydive exited with ${s.proc.exitCode}; log: ${s.log}`);
+      const r = await fetch(`${s.url}/api`);
+      return r.ok;
+    }, 30000, 200);
+    return s;
+  }
+
+  async api(method, path, body) {
+    const r = await fetch(`${this.url}${path}`, {
+      method, body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    });
+    const text = await r.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    return { status: r.status, json, text };
+  }
+
+  async gremlin(q) {
+    const r = await this.api('POST', '/api/topology', { GremlinQuery: q });
+    if (r.status !== 200) throw new Error(`${q}: ${r.status} ${r.text}`);
+    return r.json;
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill('SIGTERM');
+      const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+      await this.exited;
+      clearTimeout(t);
+    }
+  }
+
+  /** Removes the data directory (keeps it, with the log, when `keep`). */
+  cleanup(keep = false) {
+    if (!keep) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Debian's chromium, a fresh profile, one page. */
+export async function openBrowser() {
+  const profile = mkdtempSync(join(tmpdir(), 'skydive-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1400, height: 900 },
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  // API errors the tests provoke are logged by the browser as failed loads: not page errors.
+  page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) errors.push(m.text()); });
+  return {
+    ctx, page, errors,
+    async close() {
+      await ctx.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a screenshot under webui/test-results/ (git-ignored). */
+export async function screenshot(page, name) {
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, `${name.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 80)}.png`);
+  await page.screenshot({ path: file }).catch(() => {});
+  return file;
+}
+
+let labCounter = 0;
+/** Every lab alive, removed on exit or signal if a test could not. */
+const liveLabs = new Set();
+function cleanupAll() { for (const l of liveLabs) l.cleanup(); }
+process.once('exit', cleanupAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => { cleanupAll(); process.exit(130); });
+}
+
+function ip(...args) {
+  return execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+}
+
+/**
+ * Namespaces, veths and a Linux bridge under names unique to this process
+ * (`skw<pid>x<n>…`, at most 15 characters for interfaces).
+ */
+export class Lab {
+  constructor() {
+    labCounter++;
+    this.prefix = `skw${process.pid % 100000}x${labCounter}`;
+    /** @type {string[]} */
+    this.namespaces = [];
+    /** @type {string[]} */
+    this.links = [];
+    liveLabs.add(this);
+  }
+
+  name(suffix) { return `${this.prefix}${suffix}`; }
+
+  netns(suffix) {
+    const n = this.name(suffix);
+    ip('netns', 'add', n);
+    this.namespaces.push(n);
+    ip('-n', n, 'link', 'set', 'lo', 'up');
+    return n;
+  }
+
+  bridge(suffix) {
+    const b = this.name(suffix);
+    ip('link', 'add', b, 'type', 'bridge');
+    this.links.push(b);
+    ip('link', 'set', b, 'up');
+    return b;
+  }
+
+  /** A veth from the host (plugged in `bridge`) to `eth0` in `ns`, with an address. */
+  plug(ns, bridge, hostSuffix, addr) {
+    const host = this.name(hostSuffix);
+    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    this.links.push(host);
+    ip('link', 'set', host, 'master', bridge, 'up');
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    if (addr) ip('-n', ns, 'addr', 'add', addr, 'dev', 'eth0');
+    return host;
+  }
+
+  deleteNetns(n) {
+    ip('netns', 'del', n);
+    this.namespaces = this.namespaces.filter((x) => x !== n);
+  }
+
+  cleanup() {
+    for (const l of this.links.reverse()) { try { ip('link', 'del', l); } catch { /* gone with its namespace */ } }
+    for (const n of this.namespaces.reverse()) { try { ip('netns', 'del', n); } catch { /* already gone */ } }
+    this.links = []; this.namespaces = [];
+    liveLabs.delete(this);
+  }
+}
+
+/** Writes a note beside the screenshots (what was skipped and why). */
+export function note(name, text) {
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(join(RESULTS, `${name}.txt`), `${text}\n`);
+}

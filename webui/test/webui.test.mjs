@@ -1,0 +1,329 @@
+// Browser tests of the web UI against a real `skydive allinone` and a real network lab.
+// Run: npm test (in webui/), or scripts/test.d/webui.sh. The lab tests need root (they make
+// network namespaces); without it they are skipped with a message, the rest still runs.
+// Screenshots of each test end up in webui/test-results/.
+//
+// Assertions read the app's test hook (window.__skydive: cytoscape, model, state) and the DOM
+// panels, never pixels.
+
+import { describe, test, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { Skydive, Lab, openBrowser, screenshot, waitFor, sleep, isRoot, cannotRun, note, RESULTS } from './harness.mjs';
+
+const why = cannotRun();
+const NEED_ROOT = isRoot() ? false : 'needs root to build network namespaces (run scripts/test.sh as root)';
+
+describe('web UI', { skip: why ?? false }, () => {
+  /** @type {Skydive} */ let sd;
+  /** @type {Awaited<ReturnType<typeof openBrowser>>} */ let br;
+  /** @type {import('playwright-core').Page} */ let page;
+  /** @type {Lab | null} */ let lab = null;
+  const names = {};
+
+  before(async () => {
+    if (isRoot()) {
+      lab = new Lab();
+      names.br = lab.bridge('br');
+      names.nsA = lab.netns('a');
+      names.nsB = lab.netns('b');
+      names.vA = lab.plug(names.nsA, names.br, 'va', '10.231.0.1/24');
+      names.vB = lab.plug(names.nsB, names.br, 'vb', '10.231.0.2/24');
+    }
+    sd = await Skydive.start();
+    br = await openBrowser();
+    page = br.page;
+    await page.goto(sd.url);
+    await page.waitForFunction(() => window.__skydive?.state.syncs > 0, null, { timeout: 20000 });
+  });
+
+  afterEach(async (t) => {
+    if (page) await screenshot(page, t.name);
+  });
+
+  after(async () => {
+    await br?.close();
+    await sd?.stop();
+    lab?.cleanup();
+    if (sd) {
+      const { copyFileSync, mkdirSync } = await import('node:fs');
+      mkdirSync(RESULTS, { recursive: true });
+      try { copyFileSync(sd.log, `${RESULTS}/skydive.log`); } catch { /* no log */ }
+      sd.cleanup();
+    }
+  });
+
+  /** Evaluates in the page. */
+  const js = (fn, arg) => page.evaluate(fn, arg);
+
+  /** The ID of the node with this Name (and Type), as the UI's model has it. */
+  const idOf = (name, type) => js(([n, t]) => {
+    for (const x of window.__skydive.model.nodes.values()) {
+      if (x.Metadata?.Name === n && (!t || x.Metadata?.Type === t)) return x.ID;
+    }
+    return null;
+  }, [name, type]);
+
+  /** Whether a node is drawn as itself (not hidden in a collapsed group). */
+  const drawn = (id) => js((i) => window.__skydive.view.visibleFor(i) === i && window.__skydive.cy.getElementById(i).nonempty(), id);
+
+  const waitDrawn = async (name, type) => {
+    const id = await waitFor(`${type} ${name} in the UI`, () => idOf(name, type), 20000);
+    await waitFor(`${name} drawn`, () => drawn(id), 10000);
+    return id;
+  };
+
+  test('serves the UI and its libraries, on the analyzer and the agent', async () => {
+    for (const base of [sd.url, sd.agentUrl]) {
+      const r = await fetch(`${base}/`);
+      assert.equal(r.status, 200, `${base}/`);
+      assert.match(r.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(await r.text(), /importmap/);
+      const lib = await fetch(`${base}/ui/vendor/cytoscape/dist/cytoscape.esm.min.mjs`);
+      assert.equal(lib.status, 200);
+      assert.match(lib.headers.get('content-type') ?? '', /javascript/);
+      const app = await fetch(`${base}/ui/app.js`);
+      assert.equal(app.headers.get('cache-control'), 'no-cache');
+      const again = await fetch(`${base}/ui/app.js`, { headers: { 'If-None-Match': app.headers.get('etag') ?? '' } });
+      assert.equal(again.status, 304);
+      const dev = await fetch(`${base}/ui/vendor/playwright-core/package.json`);
+      assert.equal(dev.status, 404, 'dev dependencies are not served');
+    }
+    assert.equal(await page.locator('#boot-error').isVisible(), false);
+    assert.equal(await page.locator('#conn').textContent(), 'connected');
+    assert.deepEqual(br.errors, [], 'no error in the page');
+    const host = await waitDrawn(sd.hostId, 'host');
+    assert.ok(await js((id) => window.__skydive.cy.getElementById(id).hasClass('group'), host), 'the host is an open group holding its interfaces');
+  });
+
+  test('draws the lab: namespaces holding their interfaces, the bridge and its veths', { skip: NEED_ROOT }, async () => {
+    const nsA = await waitDrawn(names.nsA, 'netns');
+    const nsB = await waitDrawn(names.nsB, 'netns');
+    const bridge = await waitDrawn(names.br, 'bridge');
+    const vA = await waitDrawn(names.vA, 'veth');
+    // eth0 inside namespace A is drawn inside its group.
+    const inner = await waitFor('eth0 of namespace A', () => js((ns) => {
+      const m = window.__skydive.model;
+      for (const c of m.childrenOf(ns)) if (m.nodes.get(c).Metadata.Name === 'eth0') return c;
+      return null;
+    }, nsA));
+    // Drawn inside its namespace's frame.
+    await waitFor('eth0 drawn inside its namespace', () => js(([i, ns]) => {
+      const { cy, view } = window.__skydive;
+      const p = cy.getElementById(i).position(), f = cy.getElementById(ns);
+      const bb = { x1: f.position().x - f.data('w') / 2, x2: f.position().x + f.data('w') / 2, y1: f.position().y - f.data('h') / 2, y2: f.position().y + f.data('h') / 2 };
+      return view.shownNodes.get(i)?.parent === ns && f.hasClass('group') && p.x > bb.x1 && p.x < bb.x2 && p.y > bb.y1 && p.y < bb.y2;
+    }, [inner, nsA]));
+    assert.ok(await js((id) => window.__skydive.cy.getElementById(id).hasClass('group'), nsB));
+    // The veth pair crosses namespaces: one edge, styled as veth; the bridge links to its port.
+    await waitFor('the veth edge drawn', () => js(([a, b]) => window.__skydive.cy.edges().some((e) => {
+      const ends = [e.source().id(), e.target().id()];
+      return ends.includes(a) && ends.includes(b) && e.data('rel') === 'veth';
+    }), [vA, inner]));
+    await waitFor('the bridge linked to its port', () => js(([a, b]) => window.__skydive.cy.edges().some((e) => {
+      const ends = [e.source().id(), e.target().id()];
+      return ends.includes(a) && ends.includes(b) && e.data('rel') === 'layer2';
+    }), [bridge, vA]));
+  });
+
+  test('a namespace added now appears live, and nothing else moves', { skip: NEED_ROOT }, async () => {
+    const nsA = await waitDrawn(names.nsA, 'netns');
+    const before = await js((id) => ({ syncs: window.__skydive.state.syncs, pos: window.__skydive.cy.getElementById(id).position() }), nsA);
+    names.nsC = lab.netns('c');
+    names.vC = lab.plug(names.nsC, names.br, 'vc', '10.231.0.3/24');
+    const nsC = await waitDrawn(names.nsC, 'netns');
+    await waitFor('its veth drawn', () => idOf(names.vC, 'veth').then((id) => id && drawn(id)));
+    const afterwards = await js((id) => ({ syncs: window.__skydive.state.syncs, pos: window.__skydive.cy.getElementById(id).position() }), nsA);
+    assert.equal(afterwards.syncs, before.syncs, 'came as live events, not a new sync');
+    assert.deepEqual(afterwards.pos, before.pos, 'an existing namespace did not move');
+    assert.ok(nsC);
+  });
+
+  test('clicking a node shows its metadata, counters and captures', async () => {
+    const name = lab ? names.vA : 'lo';
+    const id = await waitDrawn(name, lab ? 'veth' : undefined);
+    await js((i) => window.__skydive.view.reveal(i), id);
+    await sleep(400);
+    const box = await page.locator('#cy').boundingBox();
+    const p = await js((i) => window.__skydive.cy.getElementById(i).renderedPosition(), id);
+    await page.mouse.click(box.x + p.x, box.y + p.y);
+    await waitFor('the node panel', async () => (await page.locator('#tab-node h2').textContent()) === name);
+    assert.equal(await js(() => window.__skydive.state.selected?.id), id);
+    const tree = await page.locator('#tab-node section.metadata').textContent();
+    for (const key of ['Name', 'Type', 'MTU', 'IfIndex']) assert.ok(tree.includes(key), `metadata shows ${key}`);
+    await waitFor('counters', () => page.locator('#tab-node section.counters svg.sparkline').count());
+    assert.match(await page.locator('#tab-node section.counters').textContent(), /RxBytes/);
+    assert.match(await page.locator('#tab-node section.node-captures h3').textContent(), /Captures \(\d+\)/);
+    // A nested branch opens and stays open across live updates.
+    const n = await page.locator('#tab-node section.metadata details').count();
+    if (n > 0) {
+      await page.locator('#tab-node section.metadata details > summary').first().click();
+      await waitFor('the branch open', async () => (await page.locator('#tab-node section.metadata details').first().getAttribute('open')) === '');
+      // The node's next update redraws the panel: the branch stays open.
+      await js(() => window.__skydive.renderPanelKeepingScroll());
+      assert.equal(await page.locator('#tab-node section.metadata details').first().getAttribute('open'), '');
+    }
+  });
+
+  test('double-clicking a group collapses it into a box that counts its nodes, and back', async () => {
+    const target = lab ? await waitDrawn(names.nsA, 'netns') : await waitDrawn(sd.hostId, 'host');
+    const count = await js((id) => window.__skydive.model.descendantCount(id), target);
+    const dbl = async () => {
+      const box = await page.locator('#cy').boundingBox();
+      // The group's label sits on its top edge: double-click just inside the frame.
+      const bb = await js((id) => window.__skydive.cy.getElementById(id).renderedBoundingBox({ includeLabels: false }), target);
+      await page.mouse.dblclick(box.x + bb.x1 + 6, box.y + bb.y1 + 6);
+    };
+    // A double click is two clicks within 500 ms of each other; on a loaded machine the
+    // second one can reach the page later than that: try again (a real user would too).
+    const toggled = async (cls) => {
+      for (let i = 0; i < 4; i++) {
+        await dbl();
+        try {
+          return await waitFor(cls, () => js(([id, c]) => window.__skydive.cy.getElementById(id).hasClass(c), [target, cls]), 2000);
+        } catch { /* the clicks were too far apart */ }
+      }
+      throw new Error(`the group did not become ${cls} after 4 double clicks`);
+    };
+    await toggled('collapsed');
+    const label = await js((id) => window.__skydive.cy.getElementById(id).data('label'), target);
+    assert.match(label, new RegExp(`${count} nodes?`));
+    assert.equal(await js((id) => window.__skydive.cy.getElementById(id).hasClass('group'), target), false);
+    await toggled('group');
+  });
+
+  test('search highlights by name, and a Gremlin query restricts the view through the subscription', async () => {
+    const name = lab ? names.nsA : sd.hostId;
+    const id = await waitDrawn(name);
+    await page.fill('#search input[name=q]', name);
+    await page.selectOption('#search select[name=mode]', 'highlight');
+    await page.press('#search input[name=q]', 'Enter');
+    await waitFor('highlighted', () => js((i) => window.__skydive.cy.getElementById(i).hasClass('hl-search'), id));
+    assert.match(await page.locator('#search-info').textContent(), /match/);
+
+    const total = await js(() => window.__skydive.model.nodes.size);
+    await page.fill('#search input[name=q]', "G.V().Has('Type', 'host')");
+    await page.selectOption('#search select[name=mode]', 'restrict');
+    await page.press('#search input[name=q]', 'Enter');
+    await waitFor('the filtered subscription', () => js(() => window.__skydive.state.filter === "G.V().Has('Type', 'host')" && window.__skydive.state.connection === 'open'));
+    await waitFor('only hosts', () => js(() => [...window.__skydive.model.nodes.values()].every((n) => n.Metadata.Type === 'host')));
+    assert.ok(await js(() => window.__skydive.model.nodes.size) < total);
+
+    // A query that does not parse: the analyzer's message is shown, the view stays.
+    await page.fill('#search input[name=q]', "G.V().Hass('Type')");
+    await page.press('#search input[name=q]', 'Enter');
+    await waitFor('the error', async () => /Hass/.test(await page.locator('#search-info').textContent()));
+    assert.ok(await page.locator('#search-info.error').count());
+
+    await page.click('#search button[name=clear]');
+    await waitFor('everything back', () => js((t) => window.__skydive.state.filter === '' && window.__skydive.model.nodes.size >= t, total));
+  });
+
+  test('the Gremlin console shows tables and JSON, and underlines the column of an error', async () => {
+    await page.click('#tabbtn-console');
+    const q = page.locator('#tab-console textarea.query');
+    await q.fill("G.V().Has('Type', 'host')");
+    await page.click('#tab-console button.primary');
+    await waitFor('a table of nodes', () => page.locator('#tab-console table.grid tbody tr').count());
+    assert.match(await page.locator('#tab-console table.grid').textContent(), new RegExp(sd.hostId));
+    await page.selectOption('#tab-console .toolbar select >> nth=0', 'json');
+    assert.match(await page.locator('#tab-console pre.json').textContent(), /"Metadata"/);
+    await page.selectOption('#tab-console .toolbar select >> nth=0', 'table');
+
+    await q.fill("G.V().Hass('Name')");
+    await page.click('#tab-console button.primary');
+    await waitFor('the error', () => page.locator('#tab-console .console-error .error').count());
+    const msg = await page.locator('#tab-console .console-error .error').textContent();
+    assert.match(msg, /\(column 7\)/);
+    assert.equal(await page.locator('#tab-console mark.err-at').textContent(), 'Hass');
+  });
+
+  test('the Flows tab lists the flows of the selected node, or says why it cannot', async () => {
+    const id = await waitDrawn(lab ? names.br : sd.hostId);
+    await js((i) => window.__skydive.select(i, 'node'), id);
+    await page.click('#tabbtn-flows');
+    await waitFor('the flow table or an error', async () => (await page.locator('#tab-flows table.flows thead th').count()) > 0
+      || (await page.locator('#tab-flows .error').count()) > 0);
+    const err = await page.locator('#tab-flows .error').count();
+    if (err) assert.match(await page.locator('#tab-flows .error').textContent(), /POST \/api\/topology/);
+    else assert.match(await page.locator('#tab-flows table.flows thead').textContent(), /RTT/);
+  });
+
+  test('the Captures tab shows the API\'s error for a capture it refuses', async () => {
+    await page.click('#tabbtn-captures');
+    await page.fill('#tab-captures textarea[name=GremlinQuery]', "G.V().Hass('Name')");
+    await page.click('#tab-captures button[type=submit]');
+    await waitFor('the error', () => page.locator('#tab-captures form .error').count());
+    assert.match(await page.locator('#tab-captures form .error').textContent(), /POST \/api\/capture: (4\d\d)/);
+  });
+
+  test('a capture created in the UI produces flows in the table after a ping', { skip: NEED_ROOT }, async (t) => {
+    const r = await sd.api('GET', '/api/capture');
+    if (r.status === 404 || r.status === 405) {
+      const reason = `pending: the analyzer does not serve GET /api/capture yet (${r.status} ${r.json?.error ?? r.text}); this test runs once the capture route lands`;
+      note('capture-flows-skipped', reason);
+      t.skip(reason);
+      return;
+    }
+    await captureFlowTest(t);
+  });
+
+  test('the history slider shows a deleted namespace at a past time', { skip: NEED_ROOT }, async () => {
+    const ns = lab.netns('h');
+    const id = await waitDrawn(ns, 'netns');
+    await sleep(1500);
+    const t = Date.now();
+    await sleep(1500);
+    lab.deleteNetns(ns);
+    await waitFor('the namespace gone from the live view', () => js((i) => !window.__skydive.model.nodes.has(i), id));
+
+    // Pick the slider up (it re-anchors on now), move it to t, release.
+    await page.selectOption('.history-bar select', String(5 * 60e3));
+    await page.focus('.history-bar input.slider');
+    const v = await js((time) => {
+      const hb = window.__skydive.history;
+      return Math.round(((time - (hb.anchor - hb.span)) / hb.span) * 1000);
+    }, t);
+    await page.locator('.history-bar input.slider').fill(String(v));
+    await waitFor('the past graph', () => js(() => window.__skydive.state.time !== null && window.__skydive.state.syncs > 0));
+    await waitFor('the deleted namespace, in the past', () => js((i) => window.__skydive.model.nodes.has(i), id), 10000);
+    await waitFor('drawn', () => drawn(id));
+    assert.match(await page.locator('#when').textContent(), /history/);
+    assert.ok(Math.abs((await js(() => window.__skydive.state.time)) - t) < 1000, 'the slider time is the time asked');
+    await screenshot(page, 'history-past');
+
+    await page.click('.history-bar button.live');
+    await waitFor('live again', () => js(() => window.__skydive.state.time === null));
+    await waitFor('the namespace gone again', () => js((i) => !window.__skydive.model.nodes.has(i), id));
+    assert.equal(await page.locator('#when').textContent(), 'live');
+  });
+
+  test('the conversation matrix draws from the analyzer or from flows, or says why not', async () => {
+    await page.click('#tabbtn-conversations');
+    await waitFor('a source or an error', async () => /·/.test(await page.locator('#tab-conversations .panel-head .hint').textContent())
+      || (await page.locator('#tab-conversations .error').count()) > 0);
+  });
+
+  test('no error in the page', () => {
+    assert.deepEqual(br.errors, []);
+  });
+
+  /** The capture part, once /api/capture exists: see the skip above. */
+  async function captureFlowTest(t) {
+    t.diagnostic('capture route present: creating a capture through the UI');
+    await page.click('#tabbtn-captures');
+    const brId = await waitDrawn(names.br, 'bridge');
+    await js((i) => window.__skydive.select(i, 'node'), brId);
+    await page.click('#tab-captures button:has-text("Use selection")');
+    await page.selectOption('#tab-captures select[name=Type]', '');
+    await page.click('#tab-captures button[type=submit]');
+    await waitFor('the capture listed', () => page.locator('#tab-captures table.captures tbody tr').count(), 10000);
+    const formError = await page.locator('#tab-captures form .error').count();
+    assert.equal(formError, 0, formError ? await page.locator('#tab-captures form .error').textContent() : '');
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('ip', ['netns', 'exec', names.nsA, 'ping', '-c', '5', '-i', '0.2', '10.231.0.2']);
+    await js((i) => window.__skydive.select(i, 'node'), brId);
+    await page.click('#tabbtn-flows');
+    await waitFor('flows in the table', () => page.locator('#tab-flows table.flows tbody tr[data-uuid]').count(), 60000, 500);
+    assert.match(await page.locator('#tab-flows table.flows tbody').textContent(), /10\.231\.0\.1/);
+  }
+});
