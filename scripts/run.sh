@@ -19,6 +19,20 @@ if [ -z "$cargo_bin" ]; then
   exit 1
 fi
 
+# The web UI's libraries (webui/package-lock.json), embedded in the release binary.
+if [ ! -f webui/node_modules/.package-lock.json ] || [ webui/package-lock.json -nt webui/node_modules/.package-lock.json ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "==> installing the web UI's libraries (npm ci in webui/)"
+    if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+      (cd webui && sudo -u "$SUDO_USER" -H npm ci --no-audit --no-fund --loglevel=error)
+    else
+      (cd webui && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  else
+    echo "==> npm not found: the web UI will say to run npm ci in webui/ (apt-get install npm)" >&2
+  fi
+fi
+
 echo "==> building skydive (release)"
 if [ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
   # Build as the user who ran sudo, so target/ stays theirs.
@@ -38,6 +52,7 @@ fi
 
 cat <<'TIP'
 ==> starting skydive allinone; try, in another terminal:
+    open http://127.0.0.1:8082/ (the web UI)
     curl -s localhost:8082/api/status
     curl -s -XPOST localhost:8082/api/topology -d '{"GremlinQuery":"G.V().Has(\"Type\",\"netns\").Values(\"Name\")"}'
     Ctrl-C here stops it.
