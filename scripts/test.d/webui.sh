@@ -4,6 +4,7 @@
 # /usr/bin/chromium) against a real `skydive allinone` on a real lab of network namespaces,
 # veths and a Linux bridge (root only: without root those tests are skipped with a message).
 # Screenshots and the server's log are kept in webui/test-results/ (git-ignored).
+# Also type-checks the UI (npm run check: tsc over the JSDoc of webui/src, nothing emitted).
 # Usage: scripts/test.d/webui.sh   (run by scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,4 +25,5 @@ if [ "$(id -u)" != 0 ]; then
 fi
 cd webui
 rm -rf test-results
+npm run check
 npm test

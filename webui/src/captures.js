@@ -36,6 +36,8 @@ export class CapturesPanel {
     this.listError = /** @type {string | null} */ (null);
     this.formError = /** @type {string | null} */ (null);
     this.timer = 0;
+    /** the form's inputs, by capture field @type {Record<string, any>} */
+    this.fields = {};
     this.build();
   }
 

@@ -315,7 +315,11 @@ export class Layout {
     return p;
   }
 
-  /** Grows a box to contain an area plus margins. @param {Box} b */
+  /**
+   * Grows a box to contain an area plus margins.
+   * @param {Box} b @param {number} x @param {number} y @param {number} w @param {number} h
+   * @param {number} padX @param {number} padBottom
+   */
   grow(b, x, y, w, h, padX, padBottom) {
     const right = Math.max(b.x + b.w, x + w + padX);
     const bottom = Math.max(b.y + b.h, y + h + padBottom);
