@@ -22,6 +22,11 @@
 import { isOwnership, nodeName, nodeType } from './model.js';
 import { LEAF_W } from './layout.js';
 
+/** A collapsed group opens by zooming once it is this wide on screen (px). */
+const OPEN_PX = 220;
+/** In a graph larger than the budget, groups narrower than this at first sight stay closed. */
+const MIN_OPEN_PX = 150;
+
 /** Interfaces are drawn above links (100), links above group frames (their depth). */
 const LEAF_Z = 200;
 
@@ -72,7 +77,7 @@ const STYLE = [
     selector: 'node',
     style: {
       label: 'data(label)', 'font-size': 10, 'text-valign': 'bottom', 'text-margin-y': 3,
-      'text-max-width': 80, 'text-wrap': 'ellipsis', 'min-zoomed-font-size': 7,
+      'min-zoomed-font-size': 7,
       width: 26, height: 26, 'background-color': '#7a8899', 'border-width': 1,
       'border-color': '#4b5563', color: '#1f2937', 'z-index-compare': 'manual', 'z-index': LEAF_Z,
     },
@@ -95,7 +100,6 @@ const STYLE = [
       shape: 'round-rectangle', width: 'data(w)', height: 'data(h)', 'background-color': '#e2e8f0',
       'background-opacity': 0.55, 'border-color': '#94a3b8', 'border-width': 1.5, 'text-valign': 'top',
       'text-halign': 'center', 'text-margin-y': -3, 'font-size': 12, 'font-weight': 'bold',
-      'text-max-width': 'data(w)',
     },
   },
   { selector: 'node.group.k-host', style: { 'background-color': '#f1f5f9', 'border-color': '#334155', 'border-width': 2 } },
@@ -222,6 +226,11 @@ export class TopologyView {
     this.expanded.clear();
     this.autoExpanded.clear();
     const roots = m.roots().filter((id) => this.inScope(id));
+    // A graph larger than the budget opens only the groups big enough on screen, once the
+    // whole graph is fitted, to show something (zooming in opens the others).
+    const ext = this.layout.extent;
+    const fitZoom = Math.min(1.5, (this.cy.width() - 60) / (ext.w || 1), (this.cy.height() - 60) / (ext.h || 1));
+    const large = m.nodes.size > this.maxElements;
     let shown = roots.length;
     let level = roots.filter((id) => m.isGroup(id));
     while (level.length) {
@@ -229,6 +238,7 @@ export class TopologyView {
       const next = [];
       for (const g of level) {
         if (this.pinnedCollapsed.has(g)) continue;
+        if (large && (this.layout.box.get(g)?.w ?? 0) * fitZoom < MIN_OPEN_PX) continue;
         const kids = m.childrenOf(g).filter((k) => this.inScope(k));
         if (shown + kids.length > this.maxElements) continue;
         shown += kids.length;
@@ -514,7 +524,7 @@ export class TopologyView {
     for (const [id, v] of this.shownNodes) {
       if (v.kind !== 'collapsed' || this.pinnedCollapsed.has(id)) continue;
       const b = this.layout.box.get(id);
-      if (!b || b.w * zoom < 220 || off(b)) continue;
+      if (!b || b.w * zoom < OPEN_PX || off(b)) continue;
       candidates.push([id, b.w * b.h]);
     }
     if (candidates.length === 0) return;
