@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::agents::Agents;
 use crate::api::{self, HttpConfig};
+use crate::captures::Captures;
 use crate::conns::Registry;
 use crate::flows::AnalyzerFlows;
 use crate::history_source::StoreHistory;
@@ -174,6 +175,11 @@ impl Analyzer {
             None => None,
         };
         let flows = Arc::new(AnalyzerFlows::new(LiveConfig::default(), flow_store));
+        let captures_file = settings
+            .history
+            .as_ref()
+            .map(|h| h.data_dir.join("captures.json"));
+        let captures = Arc::new(Captures::open(captures_file).map_err(AnalyzerError::Task)?);
         let restored_agents = crate::reconcile::agent_origins(&graph);
         let graph = SharedGraph::from_graph(graph);
         let shutdown = CancellationToken::new();
@@ -217,6 +223,7 @@ impl Analyzer {
             service: "analyzer",
             agents: Some(agents.clone()),
             flows: Some(flows.clone()),
+            captures: Some(captures),
             agent: None,
         });
         spawn_flow_expiry(&state.tasks, flows, state.shutdown.clone());

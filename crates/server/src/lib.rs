@@ -33,6 +33,7 @@ mod agent;
 mod agents;
 mod analyzer;
 mod api;
+mod captures;
 mod conns;
 mod flows;
 pub mod fuzzing;
@@ -54,6 +55,7 @@ pub use analyzer::{
     Analyzer, AnalyzerConfig, AnalyzerError, AnalyzerSettings, RunningAnalyzer, TopologyConfig,
 };
 pub use api::HttpConfig;
+pub use captures::{Capture, Captures};
 pub use flows::AnalyzerFlows;
 pub use history_source::StoreHistory;
 pub use ws::WsConfig;

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub agents: Option<Arc<Agents>>,
     /// The analyzer's live flows and flow store; `None` on an agent.
     pub flows: Option<Arc<crate::flows::AnalyzerFlows>>,
+    /// The analyzer's capture definitions (`/api/capture`); `None` on an agent.
+    pub captures: Option<Arc<crate::captures::Captures>>,
     /// The agent's probes and forwarder; `None` on an analyzer.
     pub agent: Option<Arc<AgentRuntime>>,
 }

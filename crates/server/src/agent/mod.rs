@@ -368,6 +368,7 @@ impl Agent {
             service: "agent",
             agents: None,
             flows: None,
+            captures: None,
             agent: Some(runtime.clone()),
         });
         let app = api::router(state.clone())

@@ -11,12 +11,14 @@
 //! | `GET/POST /api/node`, `GET/PATCH/DELETE /api/node/{id}` | node CRUD (JSON Patch updates) |
 //! | `GET/POST /api/edge`, `GET/PATCH/DELETE /api/edge/{id}` | edge CRUD |
 //! | `GET /api/config/{key}` | a value of the effective configuration (dotted key) |
+//! | `GET/POST /api/capture`, `GET/DELETE /api/capture/{id}` | captures (analyzer only) |
 //! | `GET /rpc/flows?k=v…`, `GET /rpc/conversation/{layer}` | live flows (analyzer only) |
 //! | `GET /ws/subscriber`, `GET /ws/publisher` | WebSocket endpoints ([`crate::ws`]) |
 //! | `GET /ws/subscriber/flow` | flow updates as they arrive (analyzer only, `capture_id`) |
 //! | `GET /ws/agent/topology` | agents forward their graph (analyzer only, [`crate::protocol`]) |
 //! | `GET /`, `GET /ui/{path}` | the web UI (`crate::ui`) |
 
+mod capture;
 mod config;
 mod element;
 mod error;
@@ -82,6 +84,11 @@ pub(crate) fn router(state: State) -> Router {
                 .delete(element::edge_delete),
         )
         .route("/api/config/{*key}", get(config::get))
+        .route("/api/capture", get(capture::list).post(capture::create))
+        .route(
+            "/api/capture/{id}",
+            get(capture::get).delete(capture::delete),
+        )
         .route("/rpc/flows", get(flows::search))
         .route("/rpc/conversation/{layer}", get(flows::conversation))
         .route("/ws/subscriber", get(crate::ws::subscriber_handler))

@@ -9,6 +9,7 @@ mod agent_restart;
 mod agents;
 mod api_crud;
 mod api_errors;
+mod captures;
 mod flows;
 mod history_restart;
 mod lab;
