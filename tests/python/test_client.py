@@ -116,6 +116,25 @@ class RESTTest(unittest.TestCase):
         self.rest.node_delete(host)
         self.assertEqual(self.rest.lookup_nodes("G.V().Has('Name', '%s')" % host), [])
 
+    def test_capture_life_cycle(self):
+        name = unique("capture")
+        c = self.rest.capture_create(
+            "G.V().Has('Type', 'ovsbridge')", name=name, description="py",
+            capture_type="ovssflow", header_size=128, sampling_rate=1, polling_interval=10)
+        self.assertTrue(c.uuid)
+        self.assertEqual(c.query, "G.V().Has('Type', 'ovsbridge')")
+        self.assertEqual(c.name, name)
+        self.assertEqual(c.capture_type, "ovssflow")
+        self.assertEqual(c.header_size, 128)
+        self.assertEqual(c.count, 0)
+        listed = {x.uuid: x for x in self.rest.capture_list()}
+        self.assertIn(c.uuid, listed)
+        self.assertEqual(listed[c.uuid].name, name)
+        self.rest.capture_delete(c.uuid)
+        self.assertNotIn(c.uuid, [x.uuid for x in self.rest.capture_list()])
+        with self.assertRaises(BadRequest):
+            self.rest.capture_create("G.V((")
+
     def test_defaults_of_the_client_are_accepted(self):
         # node_create without metadata sends "Metadata": null, as Skydive accepted.
         n = self.rest.node_create()
