@@ -70,6 +70,54 @@ pub enum ClientCommand {
         #[command(subcommand)]
         command: TopologyCommand,
     },
+    /// Captures (`/api/capture`): create, list, delete.
+    Capture {
+        #[command(subcommand)]
+        command: CaptureCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaptureCommand {
+    /// Create a capture, e.g. `skydive client capture create --gremlin "G.V().Has('Type', 'ovsbridge')"`.
+    Create(CaptureArgs),
+    /// List the captures.
+    List,
+    /// Delete a capture by UUID.
+    Delete { id: String },
+}
+
+/// Skydive's `client capture create` flags.
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Gremlin query selecting the nodes to capture on.
+    #[arg(long)]
+    pub gremlin: String,
+    /// Capture type (ovssflow, sflow, pcap, afpacket, pcapsocket).
+    #[arg(long = "type", default_value = "")]
+    pub kind: String,
+    /// BPF filter.
+    #[arg(long, default_value = "")]
+    pub bpf: String,
+    #[arg(long, default_value = "")]
+    pub name: String,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    /// Bytes of each packet header kept.
+    #[arg(long = "header-size", default_value_t = 0)]
+    pub header_size: i64,
+    /// sFlow sampling rate.
+    #[arg(long = "samplingrate", default_value_t = 1)]
+    pub sampling_rate: u32,
+    /// sFlow polling interval, in seconds.
+    #[arg(long = "pollinginterval", default_value_t = 10)]
+    pub polling_interval: u32,
+    /// Port (sflow, pcapsocket captures).
+    #[arg(long, default_value_t = 0)]
+    pub port: i64,
+    /// L2 or L3.
+    #[arg(long = "layer-key-mode", default_value = "L2")]
+    pub layer_key_mode: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,5 +173,38 @@ mod tests {
             Command::Allinone { ref conf } if conf.is_empty()
         ));
         assert!(Cli::try_parse_from(["skydive", "client", "topology", "export"]).is_ok());
+        let c = Cli::try_parse_from([
+            "skydive",
+            "client",
+            "capture",
+            "create",
+            "--gremlin",
+            "G.V()",
+            "--type",
+            "ovssflow",
+            "--samplingrate",
+            "2",
+            "--header-size",
+            "64",
+            "--layer-key-mode",
+            "L3",
+        ])
+        .unwrap();
+        match c.command {
+            Command::Client {
+                command:
+                    ClientCommand::Capture {
+                        command: CaptureCommand::Create(a),
+                    },
+                ..
+            } => {
+                assert_eq!((a.gremlin.as_str(), a.kind.as_str()), ("G.V()", "ovssflow"));
+                assert_eq!((a.sampling_rate, a.header_size), (2, 64));
+                assert_eq!((a.polling_interval, a.layer_key_mode.as_str()), (10, "L3"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from(["skydive", "client", "capture", "list"]).is_ok());
+        assert!(Cli::try_parse_from(["skydive", "client", "capture", "delete", "x"]).is_ok());
     }
 }

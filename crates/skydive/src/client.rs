@@ -7,7 +7,7 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::cli::{ClientCommand, Format, TopologyCommand};
+use crate::cli::{CaptureCommand, ClientCommand, Format, TopologyCommand};
 
 /// Runs one client command, printing its answer on stdout.
 pub async fn run(analyzer: &str, command: ClientCommand) -> anyhow::Result<()> {
@@ -22,6 +22,7 @@ pub async fn run(analyzer: &str, command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Topology {
             command: TopologyCommand::Export,
         } => pretty(&call(analyzer, Method::GET, "/api/topology", None, None).await?)?,
+        ClientCommand::Capture { command } => capture(analyzer, command).await?,
     };
     println!("{out}");
     Ok(())
@@ -45,6 +46,40 @@ async fn query(analyzer: &str, gremlin: &str, format: Format) -> anyhow::Result<
         Format::Json if bytes.is_empty() => Ok("[]".to_owned()),
         Format::Json => pretty(&bytes),
         Format::Dot => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+    }
+}
+
+async fn capture(analyzer: &str, command: CaptureCommand) -> anyhow::Result<String> {
+    match command {
+        CaptureCommand::Create(a) => {
+            let body = serde_json::to_vec(&serde_json::json!({
+                "GremlinQuery": a.gremlin,
+                "Type": a.kind,
+                "BPFFilter": a.bpf,
+                "Name": a.name,
+                "Description": a.description,
+                "HeaderSize": a.header_size,
+                "SamplingRate": a.sampling_rate,
+                "PollingInterval": a.polling_interval,
+                "Port": a.port,
+                "LayerKeyMode": a.layer_key_mode,
+            }))?;
+            pretty(&call(analyzer, Method::POST, "/api/capture", Some(body), None).await?)
+        }
+        CaptureCommand::List => {
+            pretty(&call(analyzer, Method::GET, "/api/capture", None, None).await?)
+        }
+        CaptureCommand::Delete { id } => {
+            call(
+                analyzer,
+                Method::DELETE,
+                &format!("/api/capture/{id}"),
+                None,
+                None,
+            )
+            .await?;
+            Ok(String::new())
+        }
     }
 }
 
