@@ -241,6 +241,7 @@ export class App {
       if (el.nonempty()) el.select();
     }
     this.panel.render();
+    this.updateStatus();
     if (this.state.tab === 'flows') this.flows.refresh();
   }
 

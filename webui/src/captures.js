@@ -14,15 +14,13 @@ import { nodeName, nodeType } from './model.js';
 
 /** @typedef {import('./app.js').App} App */
 
-/** Capture types and what they apply to (reference/skydive.md §3.1). */
+/** Capture types the API accepts (docs/api.md, `/api/capture`) and what they apply to. */
 export const CAPTURE_TYPES = [
   ['', 'default for the node type'],
+  ['ovssflow', 'ovssflow: an OVS bridge samples with sFlow'],
+  ['sflow', 'sflow: an sFlow collector for this node'],
   ['afpacket', 'afpacket: Linux interfaces'],
   ['pcap', 'pcap: Linux interfaces (libpcap)'],
-  ['ebpf', 'ebpf: Linux interfaces, in-kernel flow table'],
-  ['ovssflow', 'ovssflow: an OVS bridge samples with sFlow'],
-  ['ovsmirror', 'ovsmirror: an OVS port, mirrored'],
-  ['sflow', 'sflow: an sFlow collector for this node'],
   ['pcapsocket', 'pcapsocket: pcap written to a socket'],
 ];
 
@@ -52,6 +50,10 @@ export class CapturesPanel {
       HeaderSize: f('HeaderSize', { type: 'number', min: 0, max: 4096, placeholder: '256' }),
       SamplingRate: f('SamplingRate', { type: 'number', min: 1, placeholder: '1' }),
       PollingInterval: f('PollingInterval', { type: 'number', min: 1, placeholder: '10' }),
+      RawPacketLimit: f('RawPacketLimit', { type: 'number', min: 0, max: 10, placeholder: '0' }),
+      Port: f('Port', { type: 'number', min: 0, max: 65535, placeholder: 'sflow, pcapsocket' }),
+      LayerKeyMode: h('select', { name: 'LayerKeyMode' }, ['', 'L2', 'L3'].map((v) => h('option', { value: v, text: v || 'default (L2)' }))),
+      ExtraTCPMetric: h('input', { type: 'checkbox', name: 'ExtraTCPMetric' }),
     };
     const F = this.fields;
     const row = (/** @type {string} */ label, /** @type {any} */ el, /** @type {string} */ help) => h('label', { class: 'field' }, h('span', { text: label }), el, help ? h('small', { text: help }) : null);
@@ -67,6 +69,9 @@ export class CapturesPanel {
     row('Description', F.Description, ''),
     row('BPF filter', F.BPFFilter, ''),
     h('div', { class: 'cols' }, row('Header size', F.HeaderSize, 'bytes kept per packet'), row('Sampling rate', F.SamplingRate, 'sFlow: 1 packet in N'), row('Polling interval', F.PollingInterval, 'sFlow counters, s')),
+    h('details', { class: 'more' }, h('summary', { text: 'More options' }),
+      h('div', { class: 'cols' }, row('Layer key mode', F.LayerKeyMode, 'L3: flows survive MAC rewrites'), row('Raw packets kept', F.RawPacketLimit, 'per flow, 0–10'), row('Port', F.Port, '')),
+      h('label', { class: 'inline' }, F.ExtraTCPMetric, ' extra TCP metrics (SYN/FIN/RST times)')),
     this.formErrorEl,
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', text: 'Create capture' }),
@@ -87,7 +92,7 @@ export class CapturesPanel {
       ? `G.V().Has('TID', ${quote(tid)})`
       : `G.V(${quote(id)})`;
     const t = nodeType(n);
-    this.fields.Type.value = t === 'ovsbridge' ? 'ovssflow' : t === 'ovsport' ? 'ovsmirror' : '';
+    this.fields.Type.value = t === 'ovsbridge' ? 'ovssflow' : '';
     if (!this.fields.Name.value) this.fields.Name.value = `ui-${nodeName(n)}`;
     this.app.showTab('captures');
     this.fields.GremlinQuery.focus();
@@ -98,14 +103,15 @@ export class CapturesPanel {
     const F = this.fields;
     /** @type {Record<string, any>} */
     const b = { GremlinQuery: F.GremlinQuery.value.trim() };
-    for (const k of /** @type {const} */ (['Name', 'Description', 'Type', 'BPFFilter'])) {
+    for (const k of /** @type {const} */ (['Name', 'Description', 'Type', 'BPFFilter', 'LayerKeyMode'])) {
       const v = F[k].value.trim();
       if (v) b[k] = v;
     }
-    for (const k of /** @type {const} */ (['HeaderSize', 'SamplingRate', 'PollingInterval'])) {
+    for (const k of /** @type {const} */ (['HeaderSize', 'SamplingRate', 'PollingInterval', 'RawPacketLimit', 'Port'])) {
       const v = F[k].value.trim();
       if (v !== '') b[k] = Number(v);
     }
+    if (F.ExtraTCPMetric.checked) b.ExtraTCPMetric = true;
     return b;
   }
 

@@ -159,7 +159,7 @@ export class Layout {
    * @param {string[]} sorted @returns {string[]}
    */
   clustered(sorted) {
-    if (sorted.length < 3) return sorted;
+    if (sorted.length < 2) return sorted;
     const m = this.model;
     const inGroup = new Set(sorted);
     const done = new Set();
@@ -174,8 +174,17 @@ export class Layout {
       }
       return d;
     };
-    const starts = sorted.map((id, i) => ({ id, i, d: degree(id) }))
-      .sort((a, b) => (b.d > 1 ? b.d : 0) - (a.d > 1 ? a.d : 0) || a.i - b.i);
+    // Leaves linked outside the group come first (top row, nearer the rest of the graph):
+    // a namespace shows its veth above its loopback, so the link does not cross it.
+    const outside = (/** @type {string} */ id) => {
+      for (const eid of m.nodeEdges.get(id) ?? []) {
+        const e = m.edges.get(eid);
+        if (e && !isOwnership(e) && !inGroup.has(e.Parent === id ? e.Child : e.Parent)) return 1;
+      }
+      return 0;
+    };
+    const starts = sorted.map((id, i) => ({ id, i, d: degree(id), o: outside(id) }))
+      .sort((a, b) => (b.d > 1 ? b.d : 0) - (a.d > 1 ? a.d : 0) || b.o - a.o || a.i - b.i);
     for (const { id } of starts) {
       if (done.has(id)) continue;
       const queue = [id];

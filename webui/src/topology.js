@@ -99,7 +99,8 @@ const STYLE = [
     style: {
       shape: 'round-rectangle', width: 'data(w)', height: 'data(h)', 'background-color': '#e2e8f0',
       'background-opacity': 0.55, 'border-color': '#94a3b8', 'border-width': 1.5, 'text-valign': 'top',
-      'text-halign': 'center', 'text-margin-y': -3, 'font-size': 12, 'font-weight': 'bold',
+      // The label sits inside the band the layout keeps at the top of the frame.
+      'text-halign': 'center', 'text-margin-y': 17, 'font-size': 12, 'font-weight': 'bold',
     },
   },
   { selector: 'node.group.k-host', style: { 'background-color': '#f1f5f9', 'border-color': '#334155', 'border-width': 2 } },

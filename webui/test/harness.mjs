@@ -4,7 +4,7 @@
 // when a test fails or the process is interrupted.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +63,11 @@ export async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
  * `skydive allinone` (or `analyzer`) on free ports. `bin` defaults to the debug build.
  */
 export class Skydive {
-  static async start({ command = 'allinone', bin = process.env.SKYDIVE_BIN ?? join(REPO, 'target', 'debug', 'skydive'), env = {} } = {}) {
+  /**
+   * @param {{command?: string, bin?: string, env?: Record<string, string>, config?: string}} [o]
+   *   config: YAML written to a file passed with -c
+   */
+  static async start({ command = 'allinone', bin = process.env.SKYDIVE_BIN ?? join(REPO, 'target', 'debug', 'skydive'), env = {}, config } = {}) {
     if (!existsSync(bin)) throw new Error(`${bin} is missing: cargo build --bin skydive`);
     const s = new Skydive();
     s.dir = mkdtempSync(join(tmpdir(), 'skydive-webui-'));
@@ -75,7 +79,12 @@ export class Skydive {
     s.agentUrl = `http://127.0.0.1:${s.agentPort}`;
     const { openSync } = await import('node:fs');
     const out = openSync(s.log, 'a');
-    s.proc = spawn(bin, [command], {
+    const args = [command];
+    if (config) {
+      writeFileSync(join(s.dir, 'skydive.yml'), config);
+      args.push('-c', join(s.dir, 'skydive.yml'));
+    }
+    s.proc = spawn(bin, args, {
       env: {
         ...process.env,
         SKYDIVE_HOST_ID: s.hostId,
@@ -160,9 +169,13 @@ export async function screenshot(page, name) {
 }
 
 let labCounter = 0;
-/** Every lab alive, removed on exit or signal if a test could not. */
+/** Every lab and OVS alive, removed on exit or signal if a test could not. */
 const liveLabs = new Set();
-function cleanupAll() { for (const l of liveLabs) l.cleanup(); }
+const liveOvs = new Set();
+function cleanupAll() {
+  for (const o of liveOvs) o.stop();
+  for (const l of liveLabs) l.cleanup();
+}
 process.once('exit', cleanupAll);
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.once(sig, () => { cleanupAll(); process.exit(130); });
@@ -216,6 +229,18 @@ export class Lab {
     return host;
   }
 
+  /** A veth from the host (a port of OVS bridge `bridge`) to `eth0` in `ns`. */
+  plugOvs(ns, ovs, bridge, hostSuffix, addr) {
+    const host = this.name(hostSuffix);
+    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    this.links.push(host);
+    ip('link', 'set', host, 'up');
+    ovs.vsctl('add-port', bridge, host);
+    ip('-n', ns, 'link', 'set', 'eth0', 'up');
+    if (addr) ip('-n', ns, 'addr', 'add', addr, 'dev', 'eth0');
+    return host;
+  }
+
   deleteNetns(n) {
     ip('netns', 'del', n);
     this.namespaces = this.namespaces.filter((x) => x !== n);
@@ -226,6 +251,72 @@ export class Lab {
     for (const n of this.namespaces.reverse()) { try { ip('netns', 'del', n); } catch { /* already gone */ } }
     this.links = []; this.namespaces = [];
     liveLabs.delete(this);
+  }
+}
+
+/**
+ * A private Open vSwitch: ovsdb-server with its database, sockets and logs in a directory of
+ * its own, and ovs-vswitchd (userspace `netdev` datapath) in the host namespace, as on a host
+ * running an agent. Stopped (and its bridges' taps gone) on `stop()` or at exit.
+ */
+export class Ovs {
+  /** Why OVS cannot run here, or null. */
+  static unavailable() {
+    for (const cmd of ['ovsdb-server', 'ovsdb-tool', 'ovs-vsctl', 'ovs-appctl', 'ovs-vswitchd']) {
+      try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); } catch { return `\`${cmd}\` is not installed (apt-get install openvswitch-switch)`; }
+    }
+    if (!existsSync('/usr/share/openvswitch/vswitch.ovsschema')) return 'the OVS schema /usr/share/openvswitch/vswitch.ovsschema is missing';
+    return null;
+  }
+
+  static start() {
+    const o = new Ovs();
+    o.dir = mkdtempSync(join(tmpdir(), 'skydive-webui-ovs-'));
+    liveOvs.add(o);
+    const p = (f) => join(o.dir, f);
+    o.run('ovsdb-tool', ['create', p('conf.db'), '/usr/share/openvswitch/vswitch.ovsschema']);
+    o.run('ovsdb-server', [p('conf.db'), `--remote=punix:${p('db.sock')}`, `--pidfile=${p('ovsdb-server.pid')}`,
+      `--unixctl=${p('ovsdb-server.ctl')}`, `--log-file=${p('ovsdb-server.log')}`, '-vconsole:off', '--detach']);
+    o.vsctl('--no-wait', 'init');
+    o.run('ovs-vswitchd', [`unix:${p('db.sock')}`, `--pidfile=${p('ovs-vswitchd.pid')}`, `--unixctl=${p('ovs-vswitchd.ctl')}`,
+      `--log-file=${p('ovs-vswitchd.log')}`, '-vconsole:off', '--detach']);
+    o.address = `unix://${p('db.sock')}`;
+    return o;
+  }
+
+  run(cmd, args) {
+    return execFileSync(cmd, args, {
+      env: { ...process.env, OVS_RUNDIR: this.dir, OVS_LOGDIR: this.dir, OVS_DBDIR: this.dir, OVS_SYSCONFDIR: this.dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString().trim();
+  }
+
+  vsctl(...args) {
+    return this.run('ovs-vsctl', [`--db=unix:${join(this.dir, 'db.sock')}`, '--timeout=20', ...args]);
+  }
+
+  /** A netdev bridge. */
+  bridge(name) {
+    this.vsctl('add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev');
+    return name;
+  }
+
+  stop() {
+    if (!this.dir) return;
+    for (const [daemon, extra] of [['ovs-vswitchd', ['--cleanup']], ['ovsdb-server', []]]) {
+      const pidFile = join(this.dir, `${daemon}.pid`);
+      let pid = null;
+      try { pid = Number(readFileSync(pidFile, 'utf8').trim()); } catch { /* not started */ }
+      try { this.run('ovs-appctl', ['-t', join(this.dir, `${daemon}.ctl`), 'exit', ...extra]); } catch { /* gone */ }
+      if (pid) {
+        const t0 = Date.now();
+        while (existsSync(`/proc/${pid}`) && Date.now() - t0 < 5000) execFileSync('sleep', ['0.05']);
+        if (existsSync(`/proc/${pid}`)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    this.dir = '';
+    liveOvs.delete(this);
   }
 }
 

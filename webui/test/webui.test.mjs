@@ -8,7 +8,7 @@
 
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Skydive, Lab, openBrowser, screenshot, waitFor, sleep, isRoot, cannotRun, note, RESULTS } from './harness.mjs';
+import { Skydive, Lab, Ovs, openBrowser, screenshot, waitFor, sleep, isRoot, cannotRun, note, RESULTS } from './harness.mjs';
 
 const why = cannotRun();
 const NEED_ROOT = isRoot() ? false : 'needs root to build network namespaces (run scripts/test.sh as root)';
@@ -18,6 +18,9 @@ describe('web UI', { skip: why ?? false }, () => {
   /** @type {Awaited<ReturnType<typeof openBrowser>>} */ let br;
   /** @type {import('playwright-core').Page} */ let page;
   /** @type {Lab | null} */ let lab = null;
+  /** @type {Ovs | null} */ let ovs = null;
+  /** why there is no OVS bridge in the lab, or null @type {string | null} */
+  let noOvs = 'needs root';
   const names = {};
 
   before(async () => {
@@ -28,8 +31,20 @@ describe('web UI', { skip: why ?? false }, () => {
       names.nsB = lab.netns('b');
       names.vA = lab.plug(names.nsA, names.br, 'va', '10.231.0.1/24');
       names.vB = lab.plug(names.nsB, names.br, 'vb', '10.231.0.2/24');
+      // Skydive's seed walkthrough: an OVS bridge with two "VMs" on its ports.
+      noOvs = Ovs.unavailable();
+      if (!noOvs) {
+        ovs = Ovs.start();
+        names.ovsbr = ovs.bridge(lab.name('ovs'));
+        names.vm1 = lab.netns('m1');
+        names.vm2 = lab.netns('m2');
+        lab.plugOvs(names.vm1, ovs, names.ovsbr, 'p1', '10.231.1.1/24');
+        lab.plugOvs(names.vm2, ovs, names.ovsbr, 'p2', '10.231.1.2/24');
+      }
     }
-    sd = await Skydive.start();
+    sd = await Skydive.start({
+      config: ovs ? `agent:\n  topology:\n    probes: [ovsdb]\novs:\n  ovsdb: ${ovs.address}\n` : undefined,
+    });
     br = await openBrowser();
     page = br.page;
     await page.goto(sd.url);
@@ -43,6 +58,7 @@ describe('web UI', { skip: why ?? false }, () => {
   after(async () => {
     await br?.close();
     await sd?.stop();
+    ovs?.stop();
     lab?.cleanup();
     if (sd) {
       const { copyFileSync, mkdirSync } = await import('node:fs');
@@ -256,15 +272,87 @@ describe('web UI', { skip: why ?? false }, () => {
     assert.match(await page.locator('#tab-captures form .error').textContent(), /POST \/api\/capture: (4\d\d)/);
   });
 
-  test('a capture created in the UI produces flows in the table after a ping', { skip: NEED_ROOT }, async (t) => {
+  /** Skips `t` unless the analyzer serves /api/capture. */
+  const needCaptureRoute = async (t) => {
     const r = await sd.api('GET', '/api/capture');
     if (r.status === 404 || r.status === 405) {
       const reason = `pending: the analyzer does not serve GET /api/capture yet (${r.status} ${r.json?.error ?? r.text}); this test runs once the capture route lands`;
-      note('capture-flows-skipped', reason);
+      note(`skipped-${t.name.slice(0, 40).replace(/\W+/g, '-')}`, reason);
+      t.skip(reason);
+      return false;
+    }
+    return true;
+  };
+
+  /** Creates a capture from a node's panel ("Capture…"), returns it as the API has it. */
+  const captureFromPanel = async (nodeId, fill = {}) => {
+    await js((i) => window.__skydive.select(i, 'node'), nodeId);
+    await page.click('#tabbtn-node');
+    await page.click('#tab-node button:has-text("Capture…")');
+    await waitFor('the captures tab', () => page.locator('#tab-captures').isVisible());
+    const query = await page.inputValue('#tab-captures textarea[name=GremlinQuery]');
+    assert.match(query, /^G\.V\(\)\.Has\('TID', '[^']+'\)$|^G\.V\('/);
+    for (const [k, v] of Object.entries(fill)) await page.fill(`#tab-captures [name=${k}]`, String(v));
+    const name = `ui-test-${Date.now()}`;
+    await page.fill('#tab-captures input[name=Name]', name);
+    await page.click('#tab-captures button[type=submit]');
+    await waitFor(`capture ${name} listed`, async () => (await page.locator('#tab-captures table.captures tbody').textContent() ?? '').includes(name), 10000);
+    assert.equal(await page.locator('#tab-captures form .error').count(), 0);
+    const all = (await sd.api('GET', '/api/capture')).json ?? {};
+    const [id, cap] = Object.entries(all).find(([, c]) => c.Name === name) ?? [];
+    assert.ok(id, `the API has capture ${name}`);
+    assert.equal(cap.GremlinQuery, query);
+    return { id, cap, name };
+  };
+
+  /** Deletes a capture with its row's button. */
+  const deleteFromList = async (id) => {
+    await page.click('#tabbtn-captures');
+    await page.click(`#tab-captures table.captures tr[data-id="${id}"] button.danger`);
+    await waitFor('the row gone', async () => (await page.locator(`#tab-captures table.captures tr[data-id="${id}"]`).count()) === 0);
+    assert.equal((await sd.api('GET', `/api/capture/${encodeURIComponent(id)}`)).status, 404);
+  };
+
+  test('captures: created from a node\'s panel, listed, deleted in the UI', async (t) => {
+    if (!(await needCaptureRoute(t))) return;
+    const target = ovs ? await waitDrawn(names.ovsbr, 'ovsbridge') : await waitDrawn(lab ? names.br : sd.hostId);
+    const { id } = await captureFromPanel(target, { BPFFilter: 'icmp', HeaderSize: 128 });
+    await deleteFromList(id);
+  });
+
+  test('a capture created in the UI produces flows in the table after a ping', { skip: NEED_ROOT }, async (t) => {
+    if (!(await needCaptureRoute(t))) return;
+    if (noOvs) {
+      note('skipped-capture-flows', `no OVS bridge: ${noOvs}`);
+      t.skip(`needs an OVS bridge for an ovssflow capture: ${noOvs}`);
+      return;
+    }
+    const bridge = await waitDrawn(names.ovsbr, 'ovsbridge');
+    const { id, name } = await captureFromPanel(bridge, { SamplingRate: 1, PollingInterval: 1, HeaderSize: 128 });
+    // The agent reports a running capture in the node's Captures metadata.
+    try {
+      await waitFor(`capture ${name} on the bridge's Captures`, () => js(([b, n]) => {
+        const caps = window.__skydive.model.nodes.get(b)?.Metadata?.Captures;
+        return Array.isArray(caps) && caps.some((c) => c.Name === n || c.ID === n);
+      }, [bridge, name]), 20000, 250);
+    } catch {
+      const status = (await sd.api('GET', '/api/capture')).json?.[id];
+      await deleteFromList(id);
+      const reason = `pending: the agent does not run captures from /api/capture yet (capture ${id} created through the UI, Count ${status?.Count ?? '?'}, no Captures entry on ${names.ovsbr} after 20 s; docs/api.md says "the analyzer does not send captures to agents yet")`;
+      note('skipped-capture-flows', reason);
       t.skip(reason);
       return;
     }
-    await captureFlowTest(t);
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('ip', ['netns', 'exec', names.vm1, 'ping', '-c', '5', '-i', '0.2', '-W', '2', '-q', '10.231.1.2']);
+    await js((i) => window.__skydive.select(i, 'node'), bridge);
+    await page.click('#tabbtn-flows');
+    await waitFor('flows in the table', async () => /10\.231\.1\.1/.test(await page.locator('#tab-flows table.flows tbody').textContent() ?? ''), 120000, 1000);
+    await screenshot(page, 'capture-flows-table');
+    // Hovering a flow highlights where its TrackingID was seen: at least the bridge.
+    await page.locator('#tab-flows table.flows tbody tr[data-uuid]').first().hover();
+    await waitFor('the flow highlighted', () => js((b) => window.__skydive.state.flowHighlight?.nodes.includes(b), bridge), 10000);
+    await deleteFromList(id);
   });
 
   test('the history slider shows a deleted namespace at a past time', { skip: NEED_ROOT }, async () => {
@@ -307,23 +395,4 @@ describe('web UI', { skip: why ?? false }, () => {
     assert.deepEqual(br.errors, []);
   });
 
-  /** The capture part, once /api/capture exists: see the skip above. */
-  async function captureFlowTest(t) {
-    t.diagnostic('capture route present: creating a capture through the UI');
-    await page.click('#tabbtn-captures');
-    const brId = await waitDrawn(names.br, 'bridge');
-    await js((i) => window.__skydive.select(i, 'node'), brId);
-    await page.click('#tab-captures button:has-text("Use selection")');
-    await page.selectOption('#tab-captures select[name=Type]', '');
-    await page.click('#tab-captures button[type=submit]');
-    await waitFor('the capture listed', () => page.locator('#tab-captures table.captures tbody tr').count(), 10000);
-    const formError = await page.locator('#tab-captures form .error').count();
-    assert.equal(formError, 0, formError ? await page.locator('#tab-captures form .error').textContent() : '');
-    const { execFileSync } = await import('node:child_process');
-    execFileSync('ip', ['netns', 'exec', names.nsA, 'ping', '-c', '5', '-i', '0.2', '10.231.0.2']);
-    await js((i) => window.__skydive.select(i, 'node'), brId);
-    await page.click('#tabbtn-flows');
-    await waitFor('flows in the table', () => page.locator('#tab-flows table.flows tbody tr[data-uuid]').count(), 60000, 500);
-    assert.match(await page.locator('#tab-flows table.flows tbody').textContent(), /10\.231\.0\.1/);
-  }
 });
