@@ -227,12 +227,15 @@ impl SflowCollector {
         let shared = Arc::new(Shared::default());
         let counters = Arc::new(Mutex::new(SflowCounters::default()));
         let (scan_tx, scan_rx) = std_mpsc::sync_channel(opts.queue_size.max(1));
+        // One emptied record buffer goes back for the next scan: its pages stay mapped, so
+        // a scan of 100 000 flows does not fault in 32 MB afresh on the packet thread.
+        let (spare_tx, spare_rx) = std_mpsc::sync_channel(1);
         let flows_thread = {
             let shared = shared.clone();
             let ids = opts.ids.clone();
             std::thread::Builder::new()
                 .name("sflow-flows".into())
-                .spawn(move || convert(scan_rx, &ids, &flows, &shared))
+                .spawn(move || convert(scan_rx, &spare_tx, &ids, &flows, &shared))
                 .map_err(CollectorError::Thread)?
         };
         let (ready_tx, ready_rx) = std_mpsc::sync_channel(1);
@@ -254,7 +257,11 @@ impl SflowCollector {
                         }
                     };
                     let table = FlowTable::new(opts.table.clone(), opts.ids.clone());
-                    receive(&socket, table, &shared, &counters, &scan_tx);
+                    let scans = Handover {
+                        scans: scan_tx,
+                        spares: spare_rx,
+                    };
+                    receive(&socket, table, &shared, &counters, &scans);
                 })
                 .map_err(CollectorError::Thread)?
         };
@@ -504,7 +511,7 @@ fn receive(
     mut table: FlowTable,
     shared: &Shared,
     counters: &Mutex<SflowCounters>,
-    scans: &SyncSender<Vec<FlowUpdate>>,
+    scans: &Handover,
 ) {
     let fd = socket.as_raw_fd();
     let mut ring = RecvRing::new();
@@ -563,23 +570,26 @@ fn receive(
     publish(&ingest, &table, truncated, shared);
 }
 
+/// The packet thread's end of the queue to `sflow-flows`, and of the buffers coming back.
+struct Handover {
+    scans: SyncSender<Vec<FlowUpdate>>,
+    spares: Receiver<Vec<FlowUpdate>>,
+}
+
 /// Moves the table's records to the `sflow-flows` thread; `last`: waits for room.
-fn hand_over(
-    table: &mut FlowTable,
-    scans: &SyncSender<Vec<FlowUpdate>>,
-    shared: &Shared,
-    last: bool,
-) {
-    let mut records = Vec::new();
+fn hand_over(table: &mut FlowTable, h: &Handover, shared: &Shared, last: bool) {
+    // An empty buffer is traded for the table's outbox: the table keeps the spare's pages.
+    let mut records = h.spares.try_recv().unwrap_or_default();
+    records.clear();
     table.drain_emitted(&mut records);
     if records.is_empty() {
         return;
     }
     let n = records.len() as u64;
     let sent = if last {
-        scans.send(records).is_ok()
+        h.scans.send(records).is_ok()
     } else {
-        match scans.try_send(records) {
+        match h.scans.try_send(records) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
         }
@@ -611,11 +621,12 @@ fn publish(ingest: &SflowIngest, table: &FlowTable, truncated: u64, shared: &Sha
 /// The `sflow-flows` loop: records → owned flows, in batches, to the agent's channel.
 fn convert(
     scans: Receiver<Vec<FlowUpdate>>,
+    spares: &SyncSender<Vec<FlowUpdate>>,
     ids: &CaptureIds,
     flows: &mpsc::Sender<FlowBatch>,
     shared: &Shared,
 ) {
-    while let Ok(records) = scans.recv() {
+    while let Ok(mut records) = scans.recv() {
         for chunk in records.chunks(MAX_BATCH_FLOWS) {
             let n = chunk.len() as u64;
             let stopping = shared.stop.load(Ordering::Relaxed);
@@ -631,6 +642,8 @@ fn convert(
                 add(&shared.records_dropped, n);
             }
         }
+        records.clear();
+        let _ = spares.try_send(records);
     }
 }
 
