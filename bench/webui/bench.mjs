@@ -10,7 +10,9 @@
 //     /ws/subscriber SyncReply transfer and parse, layout, cytoscape;
 //   - pan fps: animation frames per second during 3 s of mouse drags over the graph;
 //   - zoom fps: the same during mouse-wheel zooming in and out;
-//   - what was drawn (nodes, links) and how much of the graph was aggregated.
+//   - what was drawn (nodes, links) and how much of the graph was aggregated;
+//   - zooming with the wheel into the middle until a host fills the window: how long until
+//     the groups there open (semantic zoom), what is drawn then, and the pan fps there.
 //
 // Usage (from the repository root; needs webui/node_modules and /usr/bin/chromium):
 //   cargo build --release --bin skydive
@@ -168,12 +170,50 @@ async function measure(browser, url, n) {
       dir = -dir;
     }
   });
-  // Let the semantic zoom settle, then count what is drawn.
-  await sleep(600);
+  // Zoom into the middle of the graph with the wheel, a few notches at a time, until groups
+  // open there (semantic zoom). Timed from the last notch to the frame that shows them
+  // (including the 180 ms the UI waits for the wheel to stop).
+  await page.evaluate(() => window.__skydive.view.fit());
+  await sleep(300);
+  // Aim at the collapsed group nearest the middle of the window.
+  const aim = await page.evaluate(([w, h]) => {
+    const { cy, view } = window.__skydive;
+    let best = null, bestD = Infinity;
+    for (const [id, n] of view.shownNodes) {
+      if (n.kind !== 'collapsed') continue;
+      const p = cy.getElementById(id).renderedPosition();
+      const d = (p.x - w / 2) ** 2 + (p.y - h / 2) ** 2;
+      if (d < bestD) { bestD = d; best = p; }
+    }
+    return best;
+  }, [box.width, box.height]);
+  if (aim) await page.mouse.move(box.x + aim.x, box.y + aim.y);
+  let openMs = null;
+  for (let step = 0; aim && step < 15 && openMs === null; step++) {
+    const before = await page.evaluate(() => JSON.stringify(window.__skydive.view.stats()));
+    for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -240);
+    const t0 = Date.now();
+    try {
+      // Opening a group may close others off screen: any change of what is drawn.
+      await page.waitForFunction((n) => JSON.stringify(window.__skydive.view.stats()) !== n, before, { timeout: 3000, polling: 'raf' });
+      openMs = Date.now() - t0;
+    } catch { /* nothing opened at this zoom: closer */ }
+  }
+  await sleep(400);
   const after = await page.evaluate(() => window.__skydive.view.stats());
+  const panIn = await fps(page, async () => {
+    const t0 = Date.now();
+    await page.mouse.move(cx, cy);
+    await page.mouse.down();
+    for (let i = 0; Date.now() - t0 < 3000; i++) {
+      const a = (i % 80) / 80 * 2 * Math.PI;
+      await page.mouse.move(cx + Math.sin(a) * 300, cy + Math.sin(2 * a) * 150);
+    }
+    await page.mouse.up();
+  });
   await ctx.close();
   if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
-  return { first: first.ms, syncToFrame: first.syncToFrame, stats: first.stats, pan, zoom, after };
+  return { first: first.ms, syncToFrame: first.syncToFrame, stats: first.stats, pan, zoom, after, openMs, panIn };
 }
 
 const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
@@ -201,6 +241,8 @@ try {
         pan: runs.map((x) => x.pan), zoom: runs.map((x) => x.zoom),
         drawn: `${s.drawnNodes} nodes / ${s.drawnEdges} links (${s.collapsed} collapsed groups)`,
         after: `${a.drawnNodes} / ${a.drawnEdges}`,
+        open: runs.map((x) => x.openMs).filter((x) => x !== null),
+        panIn: runs.map((x) => x.panIn),
       });
       console.error(`${sent.nodes} nodes: first render ${med(runs.map((x) => x.first)).toFixed(0)} ms, pan ${med(runs.map((x) => x.pan)).toFixed(0)} fps, zoom ${med(runs.map((x) => x.zoom)).toFixed(0)} fps`);
     } finally {
@@ -212,8 +254,9 @@ try {
 }
 
 console.log(`\nWeb UI, ${new Date().toISOString().slice(0, 16)}Z, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), chromium headless (software rendering), 1400×900, budget ${BUDGET || 'default'}, ${RUNS} runs each (median, min–max):\n`);
-console.log('| nodes | edges | first render | of which sync→frame | pan | zoom | drawn at first render | drawn after zooming |');
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('| nodes | edges | first render | of which sync→frame | pan | wheel zoom | drawn at first render | zooming into a group: it opens in | then drawn | pan there |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.n.toLocaleString('en-US')} | ${r.edges.toLocaleString('en-US')} | **${med(r.first).toFixed(0)} ms** (${range(r.first)}) | ${med(r.sync).toFixed(0)} ms | **${med(r.pan).toFixed(0)} fps** (${range(r.pan)}) | ${med(r.zoom).toFixed(0)} fps (${range(r.zoom)}) | ${r.drawn} | ${r.after} |`);
+  const open = r.open.length ? `${med(r.open).toFixed(0)} ms (${range(r.open)})` : 'nothing to open';
+  console.log(`| ${r.n.toLocaleString('en-US')} | ${r.edges.toLocaleString('en-US')} | **${med(r.first).toFixed(0)} ms** (${range(r.first)}) | ${med(r.sync).toFixed(0)} ms | **${med(r.pan).toFixed(0)} fps** (${range(r.pan)}) | ${med(r.zoom).toFixed(0)} fps (${range(r.zoom)}) | ${r.drawn} | ${open} | ${r.after} | ${med(r.panIn).toFixed(0)} fps (${range(r.panIn)}) |`);
 }
