@@ -84,7 +84,7 @@ pub const DEFAULT_EXPIRE_SECS: u64 = 600;
 pub const DEFAULT_MAX_ENTRIES: usize = 500_000;
 
 /// The `flow.*` configuration keys this crate owns, with Skydive's names and units (seconds).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct FlowConfig {
     /// `flow.update`: seconds between flow updates (default 2).

@@ -105,6 +105,8 @@ pub struct AnalyzerSettings {
     pub http: HttpConfig,
     /// The history store's settings; `None` when `analyzer.topology.backend` is `memory`.
     pub history: Option<HistoryConfig>,
+    /// `flow.*`: the live flows (`max_entries`, `expire`).
+    pub flow: skydive_flow::FlowConfig,
     /// The configuration in effect, as JSON, served by `GET /api/config/{key}`.
     pub effective_config: serde_json::Value,
 }
@@ -174,7 +176,11 @@ impl Analyzer {
             }
             None => None,
         };
-        let flows = Arc::new(AnalyzerFlows::new(LiveConfig::default(), flow_store));
+        let live = LiveConfig {
+            max_flows: settings.flow.max_entries,
+            expire: std::time::Duration::from_secs(settings.flow.expire),
+        };
+        let flows = Arc::new(AnalyzerFlows::new(live, flow_store));
         let captures_file = settings
             .history
             .as_ref()

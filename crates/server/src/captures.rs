@@ -1,12 +1,17 @@
 //! Capture definitions (`/api/capture`): Skydive's fields, validated, kept by the analyzer
 //! and persisted to `<storage.data_dir>/captures.json` (rewritten atomically on every change)
 //! so they survive a restart. A memory-only analyzer keeps them in memory.
+//!
+//! Every change bumps a revision that agent sessions watch ([`Captures::subscribe`]): they
+//! then send the whole list to their agent (`Captures` message, `docs/protocol.md`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use skydive_probes::capture::CaptureSpec;
+use tokio::sync::watch;
 
 /// Capture types an agent can start.
 pub const TYPES: &[&str] = &["ovssflow", "sflow", "pcap", "afpacket", "pcapsocket"];
@@ -83,11 +88,37 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// What an agent runs for this capture on a node (the selection, `GremlinQuery`, is the
+    /// agent's to evaluate). Values were validated on creation; out-of-range numbers from a
+    /// hand-edited file saturate, and the capture then fails on the node with a message.
+    pub fn spec(&self) -> CaptureSpec {
+        let u32_of = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+        CaptureSpec {
+            id: self.uuid.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            capture_type: self.kind.clone(),
+            bpf_filter: self.bpf_filter.clone(),
+            header_size: u32_of(self.header_size),
+            sampling_rate: self.sampling_rate,
+            polling_interval: self.polling_interval,
+            port: u32_of(self.port),
+            layer_key_mode: self.layer_key_mode.clone(),
+            extra_tcp_metric: self.extra_tcp_metric,
+            raw_packet_limit: u32_of(self.raw_packet_limit),
+            ..CaptureSpec::default()
+        }
+    }
+}
+
 /// The analyzer's captures, by UUID.
 #[derive(Debug)]
 pub struct Captures {
     file: Option<PathBuf>,
     map: Mutex<BTreeMap<String, Capture>>,
+    /// Bumped after every change.
+    revision: watch::Sender<u64>,
 }
 
 impl Captures {
@@ -105,7 +136,17 @@ impl Captures {
         Ok(Captures {
             file,
             map: Mutex::new(map),
+            revision: watch::Sender::new(0),
         })
+    }
+
+    /// A receiver woken after every change (the value is a revision counter).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn changed(&self) {
+        self.revision.send_modify(|r| *r += 1);
     }
 
     fn save(&self, map: &BTreeMap<String, Capture>) -> Result<(), String> {
@@ -128,6 +169,8 @@ impl Captures {
         next.insert(c.uuid.clone(), c.clone());
         self.save(&next)?;
         *map = next;
+        drop(map);
+        self.changed();
         Ok(c)
     }
 
@@ -149,6 +192,8 @@ impl Captures {
         next.remove(id);
         self.save(&next)?;
         *map = next;
+        drop(map);
+        self.changed();
         Ok(true)
     }
 }

@@ -17,8 +17,9 @@
 //! `NodePartiallyUpdated`, `EdgePartiallyUpdated` (`{ID, UpdatedAt, Revision, Ops}`), and
 //! `Bye` (the agent leaves for good); with the `flows` feature (below), `Flows {Flows: […],
 //! Dropped}` (batches of flow updates). Analyzer → agent: `{"Type": …, "Obj": {…}}` with
-//! `SyncDone`, `SyncRequest {Reason}` and `Error {Seq, Error}`. The lists may grow (see the
-//! versioning rule in the user documentation).
+//! `SyncDone`, `SyncRequest {Reason}`, `Error {Seq, Error}` and, with the `captures` feature,
+//! `Captures {Captures: […]}` (every capture the analyzer holds, sent on connect and after
+//! each change). The lists may grow (see the versioning rule in the user documentation).
 //!
 //! Decoding is bounded: the frame size is limited before it gets here
 //! (`http.ws.max_message_bytes`), JSON nesting to 128 levels (`serde_json`), a chunk to
@@ -58,8 +59,17 @@ pub const MAX_FLOW_BATCH: usize = 10_000;
 pub mod features {
     /// The agent sends `Flows` messages (batches of flow updates).
     pub const FLOWS: &str = "flows";
-    /// What this analyzer supports.
-    pub const SUPPORTED: &[&str] = &[FLOWS];
+    /// The analyzer sends `Captures` messages (the captures agents should run).
+    pub const CAPTURES: &str = "captures";
+    /// What this build supports, on either side.
+    pub const SUPPORTED: &[&str] = &[FLOWS, CAPTURES];
+
+    /// Whether a features header value (`flows, captures`) names `feature`.
+    pub fn listed(header: &str, feature: &str) -> bool {
+        header
+            .split([',', ' '])
+            .any(|f| f.trim().eq_ignore_ascii_case(feature))
+    }
 }
 
 /// Message types, as on the wire.
@@ -80,6 +90,7 @@ pub mod types {
     pub const SYNC_DONE: &str = "SyncDone";
     pub const SYNC_REQUEST: &str = "SyncRequest";
     pub const ERROR: &str = "Error";
+    pub const CAPTURES: &str = "Captures";
 
     /// What an agent may send.
     pub const AGENT: &[&str] = &[
@@ -360,12 +371,22 @@ pub fn decode_agent(frame: &[u8]) -> Result<AgentFrame, DecodeError> {
     })
 }
 
+/// `Captures` (analyzer → agent, feature `captures`): every capture the analyzer holds; the
+/// agent runs each on the nodes of its graph the capture's `GremlinQuery` selects, and stops
+/// those no longer listed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureList {
+    #[serde(rename = "Captures", default, deserialize_with = "null_as_empty")]
+    pub captures: Vec<crate::captures::Capture>,
+}
+
 /// A message from the analyzer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AnalyzerMessage {
     SyncDone(SyncDone),
     SyncRequest(SyncRequest),
     Error(ErrorReply),
+    Captures(CaptureList),
     /// A type this version does not know: ignored.
     Unknown(String),
 }
@@ -393,6 +414,7 @@ pub fn decode_analyzer(frame: &[u8]) -> Result<AnalyzerMessage, String> {
             AnalyzerMessage::SyncRequest(serde_json::from_str(obj).map_err(parse_err)?)
         }
         types::ERROR => AnalyzerMessage::Error(serde_json::from_str(obj).map_err(parse_err)?),
+        types::CAPTURES => AnalyzerMessage::Captures(serde_json::from_str(obj).map_err(parse_err)?),
         other => AnalyzerMessage::Unknown(truncate(other).to_owned()),
     })
 }

@@ -12,7 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use skydive_flow::FlowConfig;
 
 use crate::ovsdb::OvsConfig;
@@ -26,7 +26,7 @@ pub const DEFAULT_SFLOW_PORT: u16 = 6343;
 
 /// `agent.flow.sflow.*`: where this agent's sFlow collectors listen (Skydive's keys, plus
 /// `rcvbuf_bytes`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SflowConfig {
     /// `bind_address`: the address collectors bind to. Default `127.0.0.1` (Skydive's): OVS on
@@ -43,6 +43,25 @@ pub struct SflowConfig {
     /// about 30 ms of a 1.5 M samples/s stream. A full buffer drops datagrams, counted in
     /// `PacketsDropped`.
     pub rcvbuf_bytes: usize,
+    /// `netns`: the network namespace collector sockets are opened in — a name under
+    /// `/var/run/netns` or an absolute path; empty (the default): the agent's own. Needed
+    /// when `ovs-vswitchd` runs in another namespace than the agent: OVS sends its samples
+    /// to the collector address from its own namespace.
+    pub netns: String,
+}
+
+impl SflowConfig {
+    /// [`SflowConfig::netns`] as a path; `None` for the agent's own namespace.
+    pub fn netns_path(&self) -> Option<std::path::PathBuf> {
+        let n = self.netns.trim();
+        if n.is_empty() {
+            None
+        } else if n.starts_with('/') {
+            Some(n.into())
+        } else {
+            Some(std::path::Path::new("/var/run/netns").join(n))
+        }
+    }
 }
 
 impl Default for SflowConfig {
@@ -52,6 +71,7 @@ impl Default for SflowConfig {
             port_min: DEFAULT_PORT_MIN,
             port_max: DEFAULT_PORT_MAX,
             rcvbuf_bytes: 8 << 20,
+            netns: String::new(),
         }
     }
 }
@@ -62,6 +82,12 @@ impl SflowConfig {
             return Err(format!(
                 "agent.flow.sflow.port_min ({}) must be at least 1 and at most agent.flow.sflow.port_max ({})",
                 self.port_min, self.port_max
+            ));
+        }
+        if self.netns.contains("..") || (!self.netns.starts_with('/') && self.netns.contains('/')) {
+            return Err(format!(
+                "agent.flow.sflow.netns `{}` must be a namespace name (under /var/run/netns) or an absolute path",
+                self.netns
             ));
         }
         if self.rcvbuf_bytes > 1 << 30 {
@@ -75,7 +101,7 @@ impl SflowConfig {
 }
 
 /// `agent.capture.*`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CaptureConfig {
     /// `stats_update`: seconds between two refreshes of a node's `Captures` entry (its

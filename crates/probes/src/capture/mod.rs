@@ -571,7 +571,8 @@ pub struct CaptureContext {
     /// counted in `FlowRecordsDropped`.
     pub flows: mpsc::Sender<FlowBatch>,
     /// The network namespace collector sockets are opened in (a `/var/run/netns` path);
-    /// `None`: the agent's own. For an OVS whose `ovs-vswitchd` runs in another namespace than
+    /// `None`: the agent's own. [`CaptureContext::new`] takes it from
+    /// `agent.flow.sflow.netns`. For an OVS whose `ovs-vswitchd` runs in another namespace than
     /// the agent: it can only reach collectors in its own.
     pub collector_netns: Option<PathBuf>,
 }
@@ -586,9 +587,9 @@ impl CaptureContext {
         CaptureContext {
             graph,
             agent_id: agent_id.into(),
+            collector_netns: config.sflow.netns_path(),
             config: Arc::new(config),
             flows,
-            collector_netns: None,
         }
     }
 }
@@ -606,24 +607,35 @@ pub async fn start(
         Ok(r) => Ok(r),
         Err(e) => {
             tracing::warn!(capture = %spec.id, node = %target.node_name, error = %e, "capture did not start");
-            let entry = CaptureEntry {
-                id: spec.id.clone(),
-                state: EntryState::Error,
-                name: spec.name.clone(),
-                description: spec.description.clone(),
-                bpf_filter: spec.bpf_filter.clone(),
-                capture_type: spec
-                    .capture_type_for(&target.node_type)
-                    .map(|t| t.name().to_owned())
-                    .unwrap_or_else(|_| spec.capture_type.clone()),
-                sflow_socket: String::new(),
-                error: e.to_string(),
-                stats: CaptureStats::default(),
-            };
-            entry::set_entry(&ctx.graph, &target.node_id, &entry);
+            set_error_entry(&ctx.graph, &target.node_id, &spec, &e.to_string());
             Err(e)
         }
     }
+}
+
+/// Writes `State: error` with `error` in `node`'s `Captures` entry for `spec`: what a capture
+/// that cannot run there shows (remove it with [`remove_capture_entry`]).
+pub fn set_error_entry(graph: &SharedGraph, node: &Id, spec: &CaptureSpec, error: &str) {
+    let node_type = graph
+        .read()
+        .node(node)
+        .and_then(|n| n.metadata.get_str("Type").map(str::to_owned))
+        .unwrap_or_default();
+    let entry = CaptureEntry {
+        id: spec.id.clone(),
+        state: EntryState::Error,
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        bpf_filter: spec.bpf_filter.clone(),
+        capture_type: spec
+            .capture_type_for(&node_type)
+            .map(|t| t.name().to_owned())
+            .unwrap_or_else(|_| spec.capture_type.clone()),
+        sflow_socket: String::new(),
+        error: error.to_owned(),
+        stats: CaptureStats::default(),
+    };
+    entry::set_entry(graph, node, &entry);
 }
 
 async fn start_capture(

@@ -19,6 +19,14 @@
 //! every `http.ws.ping_delay` seconds and drops an analyzer silent for
 //! `ping_delay + pong_timeout`. On stop it says `Bye`, so the analyzer removes its subgraph
 //! at once.
+//!
+//! Captures and flows (protocol features `captures` and `flows`, offered in the handshake
+//! and used when the analyzer names them too): the analyzer's `Captures` list goes to the
+//! agent's capture manager ([`super::captures`]); the captures' flow batches go out as
+//! `Flows` messages. Flow batches never trigger a resync: one the send queue cannot take is
+//! dropped, and the count goes in the next `Flows` message (`Dropped`) and `/api/status`
+//! (`Forwarder.FlowsDropped`). While no analyzer is connected, batches wait in the capture
+//! queue, whose overflow the captures count.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,7 +48,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use super::sync_chunks::SyncCursor;
-use crate::protocol::{self, AnalyzerMessage, PartialOut, SyncDone, types};
+use crate::captures::Capture;
+use crate::protocol::{self, AnalyzerMessage, PartialOut, SyncDone, features, types};
 use crate::ws::WsConfig;
 
 /// First wait after a round of failed connections.
@@ -111,6 +120,12 @@ struct Counters {
     /// Connection attempts that failed, and connections lost.
     #[serde(rename = "Failures", serialize_with = "atomic")]
     failures: AtomicU64,
+    /// Flow updates sent in `Flows` messages.
+    #[serde(rename = "FlowsSent", serialize_with = "atomic")]
+    flows_sent: AtomicU64,
+    /// Flow updates dropped: the send queue was full, or the analyzer takes no flows.
+    #[serde(rename = "FlowsDropped", serialize_with = "atomic")]
+    flows_dropped: AtomicU64,
 }
 
 fn atomic<S: serde::Serializer>(v: &AtomicU64, s: S) -> Result<S::Ok, S::Error> {
@@ -200,6 +215,14 @@ impl ForwarderStatus {
     }
 }
 
+/// What links the forwarder to the agent's captures.
+pub(crate) struct CaptureLinks {
+    /// The captures' flow batches, to send.
+    pub flows: mpsc::Receiver<skydive_probes::capture::FlowBatch>,
+    /// Where the analyzer's capture list goes.
+    pub captures: tokio::sync::watch::Sender<Option<Vec<Capture>>>,
+}
+
 /// A running forwarder.
 pub(crate) struct Forwarder {
     status: Arc<ForwarderStatus>,
@@ -208,10 +231,10 @@ pub(crate) struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn start(cfg: ForwarderConfig, graph: SharedGraph) -> Forwarder {
+    pub fn start(cfg: ForwarderConfig, graph: SharedGraph, links: CaptureLinks) -> Forwarder {
         let status = Arc::new(ForwarderStatus::new(&cfg.analyzers));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(cfg, graph, status.clone(), stop.clone()));
+        let task = tokio::spawn(run(cfg, graph, links, status.clone(), stop.clone()));
         Forwarder { status, stop, task }
     }
 
@@ -233,6 +256,7 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 async fn run(
     cfg: ForwarderConfig,
     graph: SharedGraph,
+    mut links: CaptureLinks,
     status: Arc<ForwarderStatus>,
     stop: CancellationToken,
 ) {
@@ -255,8 +279,8 @@ async fn run(
                 r = connect(&url, &cfg) => r,
                 _ = stop.cancelled() => return,
             };
-            let ws = match attempt {
-                Ok(ws) => ws,
+            let (ws, offered) = match attempt {
+                Ok(c) => c,
                 Err(e) => {
                     status.counters.failures.fetch_add(1, Relaxed);
                     tracing::debug!(analyzer = %url, "cannot connect: {e}");
@@ -277,7 +301,8 @@ async fn run(
                 s.last_error = None;
             });
             let mut session = Session::new(&cfg, &graph, &status, i);
-            let end = session.run(ws, &stop).await;
+            session.flows_on = features::listed(&offered, features::FLOWS);
+            let end = session.run(ws, &stop, &mut links).await;
             status.active.store(usize::MAX, Relaxed);
             let stopped = matches!(end, End::Stopped);
             status.with(i, |s| {
@@ -328,7 +353,8 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(f)
 }
 
-async fn connect(url: &str, cfg: &ForwarderConfig) -> Result<Ws, String> {
+/// Connects; returns the socket and the features the analyzer answered with.
+async fn connect(url: &str, cfg: &ForwarderConfig) -> Result<(Ws, String), String> {
     let mut req = url
         .into_client_request()
         .map_err(|e| format!("invalid analyzer address `{url}`: {e}"))?;
@@ -343,6 +369,7 @@ async fn connect(url: &str, cfg: &ForwarderConfig) -> Result<Ws, String> {
     put("X-Host-ID", &cfg.host_id)?;
     put("X-Client-Type", protocol::CLIENT_TYPE)?;
     put(protocol::VERSION_HEADER, &protocol::VERSION.to_string())?;
+    put(protocol::FEATURES_HEADER, &features::SUPPORTED.join(","))?;
     let max = cfg.ws.max_message_bytes.max(1024);
     let wsc = WebSocketConfig::default()
         .max_message_size(Some(max))
@@ -366,7 +393,13 @@ async fn connect(url: &str, cfg: &ForwarderConfig) -> Result<Ws, String> {
                     protocol::VERSION
                 ));
             }
-            Ok(ws)
+            let offered = resp
+                .headers()
+                .get(protocol::FEATURES_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            Ok((ws, offered))
         }
         Err(tungstenite::Error::Http(resp)) => {
             let body = resp
@@ -411,6 +444,10 @@ struct Session<'a> {
     /// Elements too large to send, and the edges touching them.
     skipped: HashSet<Id>,
     max_obj: usize,
+    /// The analyzer takes `Flows` messages.
+    flows_on: bool,
+    /// Flow updates dropped since the last `Flows` message.
+    flows_dropped: u64,
 }
 
 impl<'a> Session<'a> {
@@ -433,6 +470,8 @@ impl<'a> Session<'a> {
                 .max_message_bytes
                 .max(1024)
                 .saturating_sub(protocol::FRAME_OVERHEAD),
+            flows_on: false,
+            flows_dropped: 0,
         }
     }
 
@@ -460,7 +499,7 @@ impl<'a> Session<'a> {
         )
     }
 
-    async fn run(&mut self, ws: Ws, stop: &CancellationToken) -> End {
+    async fn run(&mut self, ws: Ws, stop: &CancellationToken, links: &mut CaptureLinks) -> End {
         let (sink, mut stream) = ws.split();
         let (tx, rx) = mpsc::channel::<Out>(self.cfg.ws.queue_size.max(16));
         let ping_every = Duration::from_secs(self.cfg.ws.ping_delay.max(1));
@@ -530,11 +569,12 @@ impl<'a> Session<'a> {
                         desynced = false;
                     }
                 }
+                Some(batch) = links.flows.recv() => self.forward_flows(&tx, batch),
                 m = stream.next() => {
                     last_seen = tokio::time::Instant::now();
                     match m {
-                        Some(Ok(Message::Text(t))) => self.on_analyzer(t.as_bytes(), &mut desynced, &mut last_requested),
-                        Some(Ok(Message::Binary(b))) => self.on_analyzer(&b, &mut desynced, &mut last_requested),
+                        Some(Ok(Message::Text(t))) => self.on_analyzer(t.as_bytes(), &mut desynced, &mut last_requested, &links.captures),
+                        Some(Ok(Message::Binary(b))) => self.on_analyzer(&b, &mut desynced, &mut last_requested, &links.captures),
                         Some(Ok(Message::Close(frame))) => {
                             break End::Lost(match frame {
                                 Some(f) => format!("analyzer closed the connection ({}: {})", u16::from(f.code), f.reason),
@@ -567,8 +607,16 @@ impl<'a> Session<'a> {
         bytes: &[u8],
         desynced: &mut bool,
         last_requested: &mut Option<tokio::time::Instant>,
+        captures: &tokio::sync::watch::Sender<Option<Vec<Capture>>>,
     ) {
         match protocol::decode_analyzer(bytes) {
+            Ok(AnalyzerMessage::Captures(list)) => {
+                tracing::debug!(
+                    captures = list.captures.len(),
+                    "capture list from the analyzer"
+                );
+                captures.send_replace(Some(list.captures));
+            }
             Ok(AnalyzerMessage::SyncDone(d)) => {
                 if d.generation == self.generation {
                     self.synced = true;
@@ -598,6 +646,48 @@ impl<'a> Session<'a> {
                 tracing::debug!("ignoring analyzer message of unknown type `{kind}`");
             }
             Err(e) => tracing::debug!("unreadable analyzer message: {e}"),
+        }
+    }
+
+    /// Queues a batch of flow updates as `Flows` messages (split to fit a message); what the
+    /// queue cannot take, or an analyzer without the `flows` feature, drops (counted).
+    fn forward_flows(&mut self, tx: &mpsc::Sender<Out>, batch: Vec<skydive_flow::Flow>) {
+        let n = batch.len() as u64;
+        if !self.flows_on {
+            self.status.counters.flows_dropped.fetch_add(n, Relaxed);
+            return;
+        }
+        let mut parts = vec![batch];
+        while let Some(flows) = parts.pop() {
+            let count = flows.len() as u64;
+            let msg = protocol::FlowBatch {
+                flows,
+                dropped: self.flows_dropped,
+            };
+            let obj = serde_json::to_string(&msg).unwrap_or_default();
+            if obj.len() > self.max_obj && msg.flows.len() > 1 {
+                let mut first = msg.flows;
+                let second = first.split_off(first.len() / 2);
+                parts.push(second);
+                parts.push(first);
+                continue;
+            }
+            if obj.len() > self.max_obj || obj.is_empty() {
+                self.status.counters.oversized.fetch_add(1, Relaxed);
+                self.flows_dropped += count;
+                self.status.counters.flows_dropped.fetch_add(count, Relaxed);
+                continue;
+            }
+            match tx.try_send(Out::Msg(types::FLOWS, obj)) {
+                Ok(()) => {
+                    self.flows_dropped = 0;
+                    self.status.counters.flows_sent.fetch_add(count, Relaxed);
+                }
+                Err(_) => {
+                    self.flows_dropped += count;
+                    self.status.counters.flows_dropped.fetch_add(count, Relaxed);
+                }
+            }
         }
     }
 

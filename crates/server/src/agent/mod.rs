@@ -13,6 +13,7 @@
 //! Must not: read files or the environment (the binary does), or touch the kernel itself
 //! (`skydive-probes` does).
 
+mod captures;
 pub(crate) mod forwarder;
 mod sync_chunks;
 
@@ -24,7 +25,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};
+use skydive_flow::FlowConfig;
 use skydive_graph::{GraphOptions, SharedGraph, TimeMs};
+use skydive_probes::capture::{CaptureConfig, CaptureContext, CapturesConfig, SflowConfig};
 use skydive_probes::{AgentTopology, NetlinkConfig, NetnsConfig, OvsConfig, TopologyConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -34,7 +37,12 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, HttpConfig};
 use crate::conns::Registry;
 use crate::state::{AppState, State};
+use captures::{CaptureManager, ManagerConfig};
 use forwarder::{Forwarder, ForwarderConfig, ForwarderStatus};
+
+/// Flow batches (each at most `skydive_probes::capture::MAX_BATCH_FLOWS` flows) waiting for
+/// the analyzer connection; when full, captures drop and count what does not fit.
+const FLOW_QUEUE_BATCHES: usize = 64;
 
 /// How long shutdown waits for WebSocket sessions to finish.
 const SESSION_DRAIN: Duration = Duration::from_secs(5);
@@ -52,6 +60,10 @@ pub struct AgentConfig {
     pub analyzers: Option<Vec<String>>,
     /// `agent.topology.*`.
     pub topology: AgentTopologyConfig,
+    /// `agent.flow.*`.
+    pub flow: AgentFlowConfig,
+    /// `agent.capture.*`.
+    pub capture: CaptureConfig,
     /// Merged into the host node's metadata.
     pub metadata: Map<String, Value>,
     /// Target size of one sync message, in bytes; a full sync is cut into chunks of about this
@@ -67,12 +79,29 @@ impl Default for AgentConfig {
             listen: "127.0.0.1:8081".to_owned(),
             analyzers: None,
             topology: AgentTopologyConfig::default(),
+            flow: AgentFlowConfig::default(),
+            capture: CaptureConfig::default(),
             metadata: Map::new(),
             sync_chunk_bytes: 1 << 20,
             reconnect_max_secs: 30,
         }
     }
 }
+
+/// `agent.flow.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentFlowConfig {
+    /// Flow probes that run by themselves: `ovssflow` captures every OVS bridge without a
+    /// capture being created (Skydive's first releases, the seed's `skydive.yml`). Captures
+    /// created through `/api/capture` run whatever this lists.
+    pub probes: Vec<String>,
+    /// `agent.flow.sflow.*`: the agent's sFlow collectors.
+    pub sflow: SflowConfig,
+}
+
+/// Flow probes `agent.flow.probes` may list.
+const FLOW_PROBES: &[&str] = &["ovssflow"];
 
 /// `agent.topology.*`: the keys of [`skydive_probes::TopologyConfig`] (its defaults).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -188,6 +217,8 @@ pub struct AgentSettings {
     /// none.
     pub analyzers: Vec<String>,
     pub ovs: OvsKeys,
+    /// `flow.*`: the agent's flow tables.
+    pub flow: FlowConfig,
     pub http: HttpConfig,
     /// The configuration in effect, served by `GET /api/config/{key}`.
     pub effective_config: Value,
@@ -217,8 +248,28 @@ impl AgentSettings {
         cfg
     }
 
+    /// The captures' configuration.
+    pub fn captures(&self) -> CapturesConfig {
+        CapturesConfig {
+            sflow: self.agent.flow.sflow.clone(),
+            capture: self.agent.capture.clone(),
+            flow: self.flow.clone(),
+            ovs: self.topology().ovs,
+        }
+    }
+
     /// Checks what the agent would refuse at start, naming the key.
     pub fn validate(&self) -> Result<(), AgentError> {
+        for p in &self.agent.flow.probes {
+            if !FLOW_PROBES.contains(&p.as_str()) {
+                return Err(AgentError::Config(format!(
+                    "agent.flow.probes: `{p}` cannot run by itself (this agent knows {}); \
+                     other capture types run through captures (POST /api/capture)",
+                    FLOW_PROBES.join(", ")
+                )));
+            }
+        }
+        self.captures().validate().map_err(AgentError::Config)?;
         if self.agent.listen.trim().is_empty() {
             return Err(AgentError::Config(
                 "agent.listen is empty: give an address like 127.0.0.1:8081".into(),
@@ -268,9 +319,18 @@ pub enum AgentError {
 pub(crate) struct AgentRuntime {
     topology: Mutex<Option<AgentTopology>>,
     forwarder: Option<Arc<ForwarderStatus>>,
+    captures: Mutex<Option<CaptureManager>>,
 }
 
 impl AgentRuntime {
+    /// `Captures` of the agent's status: by capture id, by node id.
+    pub fn captures(&self) -> Value {
+        match &*self.captures.lock() {
+            Some(m) => m.status(),
+            None => json!({}),
+        }
+    }
+
     /// `TopologyProbes`, `Analyzers` and `Forwarder` of the agent's status.
     pub fn status(&self) -> (Value, Value, Value) {
         let probes = match &*self.topology.lock() {
@@ -331,6 +391,15 @@ impl Agent {
             tracing::info!(probe = %p.name, state = ?p.state, "topology probe");
         }
 
+        let (flow_tx, flow_rx) = tokio::sync::mpsc::channel(FLOW_QUEUE_BATCHES);
+        let manager = CaptureManager::start(
+            ManagerConfig {
+                host_id: host_id.clone(),
+                auto_ovssflow: settings.agent.flow.probes.iter().any(|p| p == "ovssflow"),
+                ovsdb: settings.agent.topology.probes.iter().any(|p| p == "ovsdb"),
+            },
+            CaptureContext::new(graph.clone(), host_id.clone(), settings.captures(), flow_tx),
+        );
         let forwarder = (!settings.analyzers.is_empty()).then(|| {
             Forwarder::start(
                 ForwarderConfig {
@@ -341,16 +410,21 @@ impl Agent {
                     backoff_max: Duration::from_secs(settings.agent.reconnect_max_secs),
                 },
                 graph.clone(),
+                forwarder::CaptureLinks {
+                    flows: flow_rx,
+                    captures: manager.analyzer_list(),
+                },
             )
         });
         if forwarder.is_none() {
             tracing::warn!(
-                "no analyzer configured (agent.analyzers: []): the graph stays on this agent"
+                "no analyzer configured (agent.analyzers: []): the graph and flows stay on this agent"
             );
         }
         let runtime = Arc::new(AgentRuntime {
             topology: Mutex::new(Some(topology)),
             forwarder: forwarder.as_ref().map(|f| f.status().clone()),
+            captures: Mutex::new(Some(manager)),
         });
         let state: State = Arc::new(AppState {
             graph,
@@ -434,6 +508,12 @@ impl RunningAgent {
             server,
             ..
         } = self;
+        // Captures first: their last flows and the removal of their sFlow rows happen while
+        // the analyzer is still connected and OVSDB still watched.
+        let manager = runtime.captures.lock().take();
+        if let Some(m) = manager {
+            m.stop().await;
+        }
         if let Some(f) = forwarder {
             f.stop().await;
         }
@@ -484,6 +564,7 @@ mod tests {
             agent: AgentConfig::default(),
             analyzers: vec![],
             ovs: OvsKeys::default(),
+            flow: FlowConfig::default(),
             http: HttpConfig::default(),
             effective_config: Value::Null,
         };

@@ -11,8 +11,10 @@
 //!
 //! On an agent: Skydive's agent keys `{Clients, Analyzers, TopologyProbes, FlowProbes}`
 //! (`Clients`: the `/ws/subscriber` connections; `Analyzers`: each configured analyzer with
-//! its connection state; `TopologyProbes`: each probe's status by name), plus `Forwarder`
-//! (counters of what was sent, dropped, resynced) and the same `Service`…`EventBus` keys.
+//! its connection state; `TopologyProbes`: each probe's status by name; `FlowProbes`: the
+//! capture types this agent runs), plus `Forwarder` (counters of what was sent, dropped,
+//! resynced), `Captures` (by capture ID, by node ID: `State`, `Type`, `Node` name, `Error`,
+//! the collector's counters) and the same `Service`…`EventBus` keys.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,7 +46,12 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
             "Analyzers": analyzers,
             "Forwarder": forwarder,
             "TopologyProbes": probes,
-            "FlowProbes": {},
+            "FlowProbes": skydive_probes::capture::CAPTURE_TYPES
+                .iter()
+                .filter(|t| t.supported)
+                .map(|t| t.name)
+                .collect::<Vec<_>>(),
+            "Captures": agent.captures(),
             "WebSocket": {
                 "Publishers": state.publishers.totals(),
                 "Subscribers": state.subscribers.totals(),

@@ -93,11 +93,15 @@ pub(crate) async fn agent_handler(
         Ok(l) => l,
         Err(e) => return refuse(StatusCode::CONFLICT, e.to_string()),
     };
-    tracing::info!(host = %hs.host_id, %addr, "agent connected");
+    let wants_captures = headers
+        .get(protocol::FEATURES_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|h| protocol::features::listed(h, protocol::features::CAPTURES));
+    tracing::info!(host = %hs.host_id, %addr, wants_captures, "agent connected");
     let st = state.clone();
     let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
         let tasks = st.tasks.clone();
-        tasks.track_future(run(st, link, socket))
+        tasks.track_future(run(st, link, socket, wants_captures))
     });
     let mut resp = identify(resp, &state.host_id);
     resp.headers_mut().insert(
@@ -112,7 +116,7 @@ pub(crate) async fn agent_handler(
 }
 
 /// `protocol::features::SUPPORTED`, as the handshake answers it.
-const FEATURES: &str = protocol::features::FLOWS;
+const FEATURES: &str = "flows,captures";
 
 /// Checks the agent's protocol version (header, or lower-case query parameter).
 fn check_version(headers: &HeaderMap, query: Option<&str>) -> Result<(), String> {
@@ -181,7 +185,7 @@ struct Session {
     resync_asked: bool,
 }
 
-async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket) {
+async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket, wants_captures: bool) {
     let cfg = state.http.ws.clone();
     let (out, mut stream) = start_writer(
         socket,
@@ -198,9 +202,20 @@ async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket) {
         next_seq: 1,
         resync_asked: false,
     };
+    // The capture list goes out at once, then after every change: the agent evaluates it on
+    // its own graph, independently of where its sync stands.
+    let mut captures = state
+        .captures
+        .as_ref()
+        .filter(|_| wants_captures)
+        .map(|c| c.subscribe());
+    if let Some(rx) = &mut captures {
+        rx.mark_changed();
+    }
     let mut last_seen = tokio::time::Instant::now();
     let mut how = loop {
         tokio::select! {
+            Ok(()) = changed(&mut captures) => s.send_captures(),
             r = stream.next() => match frame(r, &cfg) {
                 Frame::Data(bytes) => {
                     last_seen = tokio::time::Instant::now();
@@ -239,7 +254,28 @@ async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket) {
     }
 }
 
+/// Waits for the next change of the capture list; never when there is no list to watch.
+async fn changed(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Result<(), ()> {
+    match rx {
+        Some(rx) => rx.changed().await.map_err(|_| ()),
+        None => std::future::pending().await,
+    }
+}
+
 impl Session {
+    /// Sends every capture to the agent (`Captures`).
+    fn send_captures(&self) {
+        let Some(caps) = &self.state.captures else {
+            return;
+        };
+        let list = protocol::CaptureList {
+            captures: caps.list().into_values().collect(),
+        };
+        let _ = self
+            .out
+            .send(protocol::encode_analyzer(types::CAPTURES, &list));
+    }
+
     fn writer(&self) -> (String, String) {
         (self.link.origin.clone(), self.link.host.clone())
     }

@@ -25,6 +25,7 @@ pub fn agent_settings(host_id: &str, analyzers: Vec<String>) -> AgentSettings {
         },
         analyzers,
         ovs: OvsKeys::default(),
+        flow: Default::default(),
         http: HttpConfig::default(),
         effective_config: json!({"host_id": host_id}),
     }

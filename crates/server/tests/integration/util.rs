@@ -39,6 +39,7 @@ pub fn settings(data_dir: Option<&Path>) -> AnalyzerSettings {
         },
         http: HttpConfig::default(),
         history,
+        flow: Default::default(),
         effective_config: json!({"host_id": "test-analyzer", "analyzer": {"listen": "127.0.0.1:0"}}),
     }
 }
