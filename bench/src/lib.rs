@@ -1,6 +1,11 @@
 //! Benchmarks of the Skydive engine, printing figures (never asserting timings).
-//! `synth` builds deterministic synthetic topologies; `measure` reads RSS, CPU and latency.
+//! `synth` builds deterministic synthetic topologies; `measure` reads RSS, CPU and latency;
+//! `skydive_process` runs `skydive analyzer|agent` as separate processes, `http_client` queries
+//! their API, `netns_lab` makes namespaces and veths in bulk (root only).
 //! The binaries under `src/bin/` are the benchmarks; `bench/README.md` says how to run them.
 
+pub mod http_client;
 pub mod measure;
+pub mod netns_lab;
+pub mod skydive_process;
 pub mod synth;

@@ -4,7 +4,16 @@ use std::time::{Duration, Instant};
 
 /// Resident set size of this process, in bytes (Linux `/proc/self/status`).
 pub fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_from("/proc/self/status")
+}
+
+/// Resident set size of process `pid`, in bytes; 0 once it is gone.
+pub fn rss_bytes_of(pid: u32) -> u64 {
+    rss_from(&format!("/proc/{pid}/status"))
+}
+
+fn rss_from(path: &str) -> u64 {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -14,13 +23,54 @@ pub fn rss_bytes() -> u64 {
 
 /// CPU time (user + system) used by this process so far.
 pub fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_from("/proc/self/stat")
+}
+
+/// CPU time (user + system, all threads) used by process `pid` so far; zero once it is gone.
+pub fn cpu_time_of(pid: u32) -> Duration {
+    cpu_from(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_from(path: &str) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name; clock
+    // ticks are 10 ms on every Linux this runs on (USER_HZ = 100).
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// CPU use of a process over a window of wall time, as a share of one core.
+pub struct CpuWindow {
+    pid: u32,
+    cpu0: Duration,
+    t0: Instant,
+}
+
+impl CpuWindow {
+    pub fn start(pid: u32) -> Self {
+        CpuWindow {
+            pid,
+            cpu0: cpu_time_of(pid),
+            t0: Instant::now(),
+        }
+    }
+
+    /// CPU seconds used since `start`.
+    pub fn cpu(&self) -> Duration {
+        cpu_time_of(self.pid).saturating_sub(self.cpu0)
+    }
+
+    /// Percent of one core since `start` (100 = one core busy all the time).
+    pub fn percent(&self) -> f64 {
+        100.0 * self.cpu().as_secs_f64() / self.t0.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// Latency distribution of repeated runs of `f`.
