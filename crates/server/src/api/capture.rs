@@ -1,12 +1,18 @@
 //! `/api/capture`: create (`POST`), list (`GET`, a map UUID → capture), get and delete
 //! (`/api/capture/{id}`). Analyzer only.
+//!
+//! `Count` in answers is the number of nodes of the graph where the capture runs now: the
+//! nodes whose `Captures` metadata (written by the agents) holds an active entry with the
+//! capture's id.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use serde_json::Value;
 
 use super::ApiError;
 use super::topology::json_bytes;
@@ -44,7 +50,37 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    json(StatusCode::OK, &captures(&state)?.list())
+    let mut all = captures(&state)?.list();
+    let counts = active_counts(&state).await?;
+    for (id, c) in all.iter_mut() {
+        c.count = counts.get(id).copied().unwrap_or(0);
+    }
+    json(StatusCode::OK, &all)
+}
+
+/// Active capture entries in the graph, by capture id. A scan of the nodes (the `Captures`
+/// key is not indexed), in `spawn_blocking`.
+async fn active_counts(state: &AppState) -> Result<HashMap<String, u64>, ApiError> {
+    let graph = state.graph.clone();
+    tokio::task::spawn_blocking(move || {
+        let g = graph.read();
+        let mut counts = HashMap::new();
+        for n in g.nodes() {
+            let Some(Value::Array(entries)) = n.metadata.get("Captures") else {
+                continue;
+            };
+            for e in entries {
+                if e.get("State").and_then(Value::as_str) == Some("active")
+                    && let Some(id) = e.get("ID").and_then(Value::as_str)
+                {
+                    *counts.entry(id.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("capture count task failed: {e}")))
 }
 
 pub async fn get(
@@ -52,7 +88,10 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     match captures(&state)?.get(&id) {
-        Some(c) => json(StatusCode::OK, &c),
+        Some(mut c) => {
+            c.count = active_counts(&state).await?.get(&id).copied().unwrap_or(0);
+            json(StatusCode::OK, &c)
+        }
         None => Err(ApiError::not_found(format!("no capture `{id}`"))),
     }
 }
