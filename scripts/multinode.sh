@@ -18,6 +18,11 @@
 # Environment:
 #   BRIDGE       overlay bridge (default br-int)
 #   VM           namespace name (default vm1)
+#   PORT         the host end of its veth, a port of the bridge (default $VM-eth0; at most 15
+#                characters)
+#   SWITCH_NETNS the namespace this node's ovs-vswitchd runs in (default: this one): the host
+#                end, UNDERLAY_IF and the bridges' own interfaces are there. The functional
+#                tests run each "node" as a namespace with its own OVS this way.
 #   TUNNEL_TYPE  gre (default), vxlan or geneve
 #   DATAPATH     netdev (userspace datapath, the default) or system (kernel module)
 #   UNDERLAY_IF, UNDERLAY_IP
@@ -36,6 +41,8 @@ set -euo pipefail
 
 BRIDGE=${BRIDGE:-br-int}
 VM=${VM:-vm1}
+PORT=${PORT:-$VM-eth0}
+SWITCH_NETNS=${SWITCH_NETNS:-}
 TUNNEL_TYPE=${TUNNEL_TYPE:-gre}
 DATAPATH=${DATAPATH:-netdev}
 UNDERLAY_BRIDGE=br-ul
@@ -48,6 +55,15 @@ vsctl() {
     ovs-vsctl --db="$OVS_DB" --timeout=10 "$@"
   else
     ovs-vsctl --timeout=10 "$@"
+  fi
+}
+
+# `ip` in the switch's namespace (bridges' interfaces, the underlay, the host end).
+sw_ip() {
+  if [ -n "$SWITCH_NETNS" ]; then
+    ip -n "$SWITCH_NETNS" "$@"
+  else
+    ip "$@"
   fi
 }
 
@@ -75,21 +91,24 @@ start() {
     vsctl --may-exist add-br "$UNDERLAY_BRIDGE" -- set bridge "$UNDERLAY_BRIDGE" \
       datapath_type="$DATAPATH" external_ids:created-by=multinode.sh
     vsctl --may-exist add-port "$UNDERLAY_BRIDGE" "$UNDERLAY_IF"
-    ip link set "$UNDERLAY_IF" up
-    ip address add "$UNDERLAY_IP" dev "$UNDERLAY_BRIDGE"
-    ip link set "$UNDERLAY_BRIDGE" up
+    sw_ip link set "$UNDERLAY_IF" up
+    sw_ip address add "$UNDERLAY_IP" dev "$UNDERLAY_BRIDGE"
+    sw_ip link set "$UNDERLAY_BRIDGE" up
   fi
   vsctl --may-exist add-br "$BRIDGE" -- set bridge "$BRIDGE" datapath_type="$DATAPATH"
-  ip link set "$BRIDGE" up 2>/dev/null || true
+  sw_ip link set "$BRIDGE" up 2>/dev/null || true
 
   ip netns add "$VM"
-  ip link add "$VM-eth0" type veth peer name eth0 netns "$VM"
-  ip link set "$VM-eth0" up
+  ip link add "$PORT" type veth peer name eth0 netns "$VM"
+  if [ -n "$SWITCH_NETNS" ]; then
+    ip link set "$PORT" netns "$SWITCH_NETNS"
+  fi
+  sw_ip link set "$PORT" up
   ip -n "$VM" link set lo up
   ip -n "$VM" link set eth0 mtu 1400 up
   ip -n "$VM" address add "$addr" dev eth0
   ip netns exec "$VM" ethtool -K eth0 tx off >/dev/null
-  vsctl --may-exist add-port "$BRIDGE" "$VM-eth0"
+  vsctl --may-exist add-port "$BRIDGE" "$PORT"
 
   vsctl --may-exist add-port "$BRIDGE" "$TUNNEL_PORT" -- set interface "$TUNNEL_PORT" \
     type="$TUNNEL_TYPE" options:remote_ip="$remote"
@@ -113,7 +132,7 @@ stop() {
     for pid in $(ip netns pids "$VM"); do kill "$pid" 2>/dev/null || true; done
     ip netns del "$VM"
   fi
-  ip link del "$VM-eth0" 2>/dev/null || true
+  sw_ip link del "$PORT" 2>/dev/null || true
 }
 
 case "${1:-}" in

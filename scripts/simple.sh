@@ -22,6 +22,14 @@
 #   DATAPATH  netdev (userspace datapath, the default: works without the openvswitch kernel
 #             module) or system (kernel datapath)
 #   OVS_DB    ovsdb-server address for ovs-vsctl (default: OVS's own, unix:/var/run/openvswitch/db.sock)
+#   VM1, VM2  the namespaces' names (default vm1 and vm2)
+#   PORT1, PORT2
+#             the host ends of their veths, the bridge's ports (default $VM1-eth0 and $VM2-eth0;
+#             at most 15 characters)
+#   SWITCH_NETNS
+#             the namespace ovs-vswitchd runs in, where the host ends go (default: this one).
+#             A userspace (netdev) bridge can only use interfaces of its vswitchd's namespace.
+#   (The functional tests set these to run many labs side by side, each with a private OVS.)
 #
 # With the userspace datapath, TCP between the namespaces needs the namespace ends' transmit
 # checksum offload off (`ethtool -K eth0 tx off`, done here): without it ping works and TCP
@@ -30,6 +38,11 @@ set -euo pipefail
 
 BRIDGE=${BRIDGE:-br-int}
 DATAPATH=${DATAPATH:-netdev}
+VM1=${VM1:-vm1}
+VM2=${VM2:-vm2}
+PORT1=${PORT1:-$VM1-eth0}
+PORT2=${PORT2:-$VM2-eth0}
+SWITCH_NETNS=${SWITCH_NETNS:-}
 
 die() { echo "simple.sh: $*" >&2; exit 1; }
 
@@ -38,6 +51,15 @@ vsctl() {
     ovs-vsctl --db="$OVS_DB" --timeout=10 "$@"
   else
     ovs-vsctl --timeout=10 "$@"
+  fi
+}
+
+# `ip` in the switch's namespace (the host ends of the veths, the bridge's own interface).
+sw_ip() {
+  if [ -n "$SWITCH_NETNS" ]; then
+    ip -n "$SWITCH_NETNS" "$@"
+  else
+    ip "$@"
   fi
 }
 
@@ -54,17 +76,20 @@ need() {
   esac
 }
 
-add_vm() { # add_vm NAME ADDR
-  local vm=$1 addr=$2
+add_vm() { # add_vm NAME PORT ADDR
+  local vm=$1 port=$2 addr=$3
   [ -e "/var/run/netns/$vm" ] && die "namespace $vm exists already: run \`$0 stop\` first"
   ip netns add "$vm"
-  ip link add "$vm-eth0" type veth peer name eth0 netns "$vm"
-  ip link set "$vm-eth0" up
+  ip link add "$port" type veth peer name eth0 netns "$vm"
+  if [ -n "$SWITCH_NETNS" ]; then
+    ip link set "$port" netns "$SWITCH_NETNS"
+  fi
+  sw_ip link set "$port" up
   ip -n "$vm" link set lo up
   ip -n "$vm" link set eth0 up
   ip -n "$vm" address add "$addr" dev eth0
   ip netns exec "$vm" ethtool -K eth0 tx off >/dev/null
-  vsctl --may-exist add-port "$BRIDGE" "$vm-eth0"
+  vsctl --may-exist add-port "$BRIDGE" "$port"
 }
 
 start() {
@@ -72,14 +97,14 @@ start() {
   need
   set -x
   vsctl --may-exist add-br "$BRIDGE" -- set bridge "$BRIDGE" datapath_type="$DATAPATH"
-  ip link set "$BRIDGE" up 2>/dev/null || true
-  add_vm vm1 "$1"
+  sw_ip link set "$BRIDGE" up 2>/dev/null || true
+  add_vm "$VM1" "$PORT1" "$1"
   if [ -n "${2:-}" ]; then
-    add_vm vm2 "$2"
+    add_vm "$VM2" "$PORT2" "$2"
   fi
   { set +x; } 2>/dev/null
   local peer=${2:-$1}
-  echo "lab up: $BRIDGE with vm1${2:+ and vm2}; try: ip netns exec vm1 ping ${peer%/*}"
+  echo "lab up: $BRIDGE with $VM1${2:+ and $VM2}; try: ip netns exec $VM1 ping ${peer%/*}"
 }
 
 stop() {
@@ -88,12 +113,13 @@ stop() {
   if command -v ovs-vsctl >/dev/null && vsctl --no-wait show >/dev/null 2>&1; then
     vsctl --if-exists del-br "$BRIDGE"
   fi
-  for vm in vm1 vm2; do
-    if [ -e "/var/run/netns/$vm" ]; then
-      for pid in $(ip netns pids "$vm"); do kill "$pid" 2>/dev/null || true; done
-      ip netns del "$vm"
+  for vm in "$VM1:$PORT1" "$VM2:$PORT2"; do
+    local ns=${vm%%:*} port=${vm#*:}
+    if [ -e "/var/run/netns/$ns" ]; then
+      for pid in $(ip netns pids "$ns"); do kill "$pid" 2>/dev/null || true; done
+      ip netns del "$ns"
     fi
-    ip link del "$vm-eth0" 2>/dev/null || true
+    sw_ip link del "$port" 2>/dev/null || true
   done
 }
 

@@ -28,9 +28,9 @@ use skydive_probes::capture::{
 use tokio::sync::mpsc;
 
 use crate::graph_query::*;
-use crate::lab::Lab;
-use crate::ovs::Ovs;
 use crate::ovsdb_lab::{ovs_config, typed};
+use skydive_testlab::Lab;
+use skydive_testlab::Ovs;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -10,7 +10,7 @@ use skydive_probes::tid::{child_tid, netns_tid};
 use skydive_probes::{ProbeState, TopologyConfig};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
+use skydive_testlab::Lab;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bridge_lab_topology() {

@@ -6,7 +6,7 @@ use skydive_probes::netns::NetnsConfig;
 use skydive_probes::{NetlinkConfig, TopologyConfig};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
+use skydive_testlab::Lab;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lower_devices_link_to_their_children() {

@@ -6,7 +6,7 @@ use skydive_probes::netns::NetnsConfig;
 use skydive_probes::{NetlinkConfig, TopologyConfig};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
+use skydive_testlab::Lab;
 
 const ADDRESSES: usize = 400;
 

@@ -5,7 +5,7 @@ use skydive_probes::netns::NetnsConfig;
 use skydive_probes::{ProbeState, TopologyConfig};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
+use skydive_testlab::Lab;
 
 fn netns_nodes_with_inode(g: &skydive_graph::Graph, ino: u64) -> usize {
     g.nodes()

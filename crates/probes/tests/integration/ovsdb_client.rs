@@ -11,7 +11,7 @@ use skydive_probes::ovsdb::{
     ClientError, ClientOptions, Condition, Mutation, Operation, OvsdbAddress, OvsdbClient,
 };
 
-use crate::ovs::Ovs;
+use skydive_testlab::Ovs;
 
 const DB: &str = "Open_vSwitch";
 

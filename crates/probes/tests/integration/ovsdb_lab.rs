@@ -12,8 +12,8 @@ use skydive_probes::tid::{child_tid, ovs_tid};
 use skydive_probes::{AgentTopology, ProbeState, ProbeStatus, TopologyConfig};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
-use crate::ovs::Ovs;
+use skydive_testlab::Lab;
+use skydive_testlab::Ovs;
 
 /// The node of `Type` `kind` named `name`.
 pub fn typed<'a>(g: &'a Graph, kind: &str, name: &str) -> Option<&'a Arc<Node>> {

@@ -9,9 +9,9 @@ use skydive_probes::ProbeState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::graph_query::*;
-use crate::lab::Lab;
-use crate::ovs::Ovs;
 use crate::ovsdb_lab::{ovs_config, ovsdb_status, typed};
+use skydive_testlab::Lab;
+use skydive_testlab::Ovs;
 
 /// Polls the probe's status until `f` holds.
 async fn wait_status(

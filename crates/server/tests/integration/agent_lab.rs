@@ -9,8 +9,8 @@
 use serde_json::{Value, json};
 
 use crate::agents::{TestAgent, agent_settings, host_id};
-use crate::lab::Lab;
 use crate::util::{PATIENCE, TestAnalyzer};
+use skydive_testlab::Lab;
 
 /// Polls a Gremlin query on the analyzer until `ok` accepts its answer.
 async fn wait_query(

@@ -21,7 +21,8 @@ pub struct Lab {
     dirs: Vec<PathBuf>,
 }
 
-fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+/// Runs `cmd` with `args`: its stdout, or an error quoting the command and its stderr.
+pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
     let out = Command::new(cmd)
         .args(args)
         .output()
@@ -37,10 +38,16 @@ fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Whether this process runs as root (owner of `/proc/self`).
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 impl Lab {
     /// A new lab, or `None` (after printing why) when this process cannot build one.
     pub fn new(test: &str) -> Option<Lab> {
-        if !nix::unistd::geteuid().is_root() {
+        if !is_root() {
             eprintln!(
                 "skipping {test}: needs root (creates network namespaces, veths and bridges)"
             );
@@ -62,6 +69,12 @@ impl Lab {
         })
     }
 
+    /// A name for `role` unique to this lab (`skt-<test>-<pid>-<n>-<role>`), for namespaces,
+    /// host ids and the like (too long for an interface: see [`Lab::ifname`]).
+    pub fn name(&self, role: &str) -> String {
+        format!("skt-{}-{role}", self.test)
+    }
+
     /// An interface name for `role` (≤ 4 chars), unique to this lab.
     pub fn ifname(&self, role: &str) -> String {
         let name = format!("skt{}{role}", self.tag);
@@ -71,11 +84,22 @@ impl Lab {
 
     /// Creates a namespace with `ip netns add` (in /var/run/netns) and brings its `lo` up.
     pub fn netns(&mut self, role: &str) -> String {
-        let name = format!("skt-{}-{role}", self.test);
+        let name = self.name(role);
         self.ip(&["netns", "add", &name]);
         self.namespaces.push(name.clone());
         self.ip(&["-n", &name, "link", "set", "lo", "up"]);
         name
+    }
+
+    /// Takes over a namespace made by someone else for this lab (a script the test ran): the
+    /// lab deletes it on drop.
+    pub fn adopt_netns(&mut self, name: &str) {
+        self.namespaces.push(name.to_owned());
+    }
+
+    /// Takes over a host-namespace link made for this lab by someone else (deleted on drop).
+    pub fn adopt_link(&mut self, name: &str) {
+        self.links.push(name.to_owned());
     }
 
     /// Deletes a namespace this lab created (the test wants to see it go).
@@ -159,7 +183,7 @@ impl Lab {
 
     /// A private directory (for a test's own `run_path`).
     pub fn dir(&mut self, role: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("skt-{}-{role}", self.test));
+        let d = std::env::temp_dir().join(self.name(role));
         std::fs::create_dir_all(&d).expect("create lab dir");
         self.dirs.push(d.clone());
         d

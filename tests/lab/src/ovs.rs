@@ -11,11 +11,13 @@
 //! exercised across namespaces. `ovsdb-server` itself stays in the host namespace (it has no
 //! interfaces), so the agent reaches it over its unix socket or on 127.0.0.1.
 //!
-//! Drop order: declare the `Lab` first and the `Ovs` after, so the daemons stop before the
-//! namespace is deleted.
+//! Drop order: declare the `Ovs` before the `Lab` in a struct (fields drop in declaration
+//! order), or the `Lab` first among locals (locals drop in reverse), so the daemons stop
+//! before the namespace is deleted.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,8 @@ pub struct Ovs {
     pub dir: PathBuf,
     netns: Option<String>,
     tcp_port: Option<u16>,
+    /// Remotes added at run time ([`Ovs::add_remote`]), added again on a restart.
+    remotes: Mutex<Vec<String>>,
 }
 
 fn run_env(cmd: &str, args: &[&str], dir: &Path) -> Result<String, String> {
@@ -55,7 +59,7 @@ fn has(cmd: &str) -> bool {
 }
 
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for a test's own server).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
 }
@@ -95,6 +99,7 @@ impl Ovs {
             dir,
             netns: None,
             tcp_port: tcp.then(free_port),
+            remotes: Mutex::new(Vec::new()),
         };
         ovs.tool(&[
             "create",
@@ -148,6 +153,33 @@ impl Ovs {
         )
     }
 
+    /// The namespace `ovs-vswitchd` runs in (switches only).
+    pub fn switch_netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// `ovs-appctl -t <dir>/<daemon>.ctl args…` (`daemon`: `ovsdb-server` or `ovs-vswitchd`).
+    pub fn appctl(&self, daemon: &str, args: &[&str]) -> String {
+        let ctl = self.path(&format!("{daemon}.ctl"));
+        let mut all = vec!["-t", ctl.as_str()];
+        all.extend_from_slice(args);
+        run_env("ovs-appctl", &all, &self.dir)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .trim()
+            .to_owned()
+    }
+
+    /// `ovs-appctl -t <ovsdb-server.ctl> ovsdb-server/add-remote <remote>` (e.g.
+    /// `ptcp:6400:127.0.0.1`), as Skydive's walkthrough does; re-added after a restart.
+    pub fn add_remote(&self, remote: &str) {
+        self.appctl("ovsdb-server", &["ovsdb-server/add-remote", remote]);
+        self.remotes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(remote.to_owned());
+    }
+
+    /// Starts ovsdb-server (again, after [`Ovs::stop_server`]: same database, same remotes).
     pub fn start_server(&self) {
         let mut args = vec![
             self.path("conf.db"),
@@ -160,6 +192,14 @@ impl Ovs {
         ];
         if let Some(p) = self.tcp_port {
             args.push(format!("--remote=ptcp:{p}:127.0.0.1"));
+        }
+        for r in self
+            .remotes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            args.push(format!("--remote={r}"));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         run_env("ovsdb-server", &args, &self.dir).unwrap_or_else(|e| panic!("{e}"));
