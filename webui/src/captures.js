@@ -123,6 +123,8 @@ export class CapturesPanel {
       const c = await request('POST', '/api/capture', body);
       this.app.notify('info', `capture ${c?.Name || c?.UUID || ''} created`);
       this.app.state.lastCapture = c;
+      // A fresh form for the next one: options of this capture do not leak into it.
+      this.form.reset();
       await this.load();
     } catch (e) {
       this.setFormError(e instanceof Error ? e.message : String(e));
@@ -156,16 +158,43 @@ export class CapturesPanel {
       return;
     }
     this.listEl.replaceChildren(h('table', { class: 'grid captures' },
-      h('thead', null, h('tr', null, ['Name', 'Query', 'Type', 'BPF', 'Nodes', ''].map((t) => h('th', { text: t })))),
+      h('thead', null, h('tr', null, ['Name', 'Query', 'Type', 'BPF', 'Nodes', 'State', ''].map((t) => h('th', { text: t })))),
       h('tbody', null, entries.map(([id, c]) => h('tr', { dataset: { id } },
         h('td', { text: c.Name || id, title: c.Description ?? '' }),
         h('td', { class: 'mono', text: c.GremlinQuery ?? '' }),
         h('td', { text: c.Type ?? '' }),
         h('td', { class: 'mono', text: c.BPFFilter ?? '' }),
-        h('td', { class: 'num', text: c.Count !== undefined ? String(c.Count) : '' }),
+        h('td', { class: 'num', title: 'nodes where it is active (Count)', text: c.Count !== undefined ? String(c.Count) : '' }),
+        h('td', { class: 'capture-states' }, this.states(id)),
         h('td', null,
           h('button', { text: 'Show', title: 'highlight the nodes it selects', onclick: () => this.app.search.run(c.GremlinQuery ?? '', 'highlight') }),
           h('button', { class: 'danger', text: 'Delete', onclick: () => this.remove(id, c.Name || id) })))))));
+  }
+
+  /**
+   * Where capture `id` runs, from the `Captures` entries the agents wrote on the nodes the
+   * UI holds: one line per node, `State` and, for an error, the agent's `Error`.
+   * @param {string} id
+   */
+  states(id) {
+    /** @type {{name: string, state: string, error: string}[]} */
+    const found = [];
+    for (const n of this.app.model.nodes.values()) {
+      const caps = n.Metadata?.Captures;
+      if (!Array.isArray(caps)) continue;
+      for (const e of caps) {
+        if (e?.ID === id) found.push({ name: nodeName(n), state: String(e.State ?? ''), error: String(e.Error ?? '') });
+      }
+    }
+    if (found.length === 0) return h('span', { class: 'hint', text: 'on no node' });
+    // Errors first: they are what needs reading.
+    found.sort((a, b) => Number(b.state === 'error') - Number(a.state === 'error') || a.name.localeCompare(b.name));
+    const shown = found.slice(0, 5);
+    return [
+      ...shown.map((f) => h('div', { class: `state-${f.state}` },
+        `${f.state} on ${f.name}`, f.error ? h('span', { class: 'error-text', text: `: ${f.error}` }) : null)),
+      found.length > shown.length ? h('div', { class: 'hint', text: `+${found.length - shown.length} more` }) : null,
+    ];
   }
 
   /** @param {string} id @param {string} label */
