@@ -229,12 +229,19 @@ export class Lab {
     return host;
   }
 
-  /** A veth from the host (a port of OVS bridge `bridge`) to `eth0` in `ns`. */
+  /**
+   * A veth from the switch's namespace (a port of OVS bridge `bridge`; the host namespace if
+   * `ovs` runs there) to `eth0` in `ns`. The userspace (`netdev`) datapath does not fill in
+   * checksums a veth leaves to offload: ICMP crosses it, TCP would need
+   * `ethtool -K eth0 tx off` in `ns` first (the tests only ping).
+   */
   plugOvs(ns, ovs, bridge, hostSuffix, addr) {
     const host = this.name(hostSuffix);
-    ip('link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
-    this.links.push(host);
-    ip('link', 'set', host, 'up');
+    const inSwitch = ovs.netns ? ['-n', ovs.netns] : [];
+    ip(...inSwitch, 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
+    // In the switch's namespace, the veth goes with it.
+    if (!ovs.netns) this.links.push(host);
+    ip(...inSwitch, 'link', 'set', host, 'up');
     ovs.vsctl('add-port', bridge, host);
     ip('-n', ns, 'link', 'set', 'eth0', 'up');
     if (addr) ip('-n', ns, 'addr', 'add', addr, 'dev', 'eth0');
@@ -256,8 +263,12 @@ export class Lab {
 
 /**
  * A private Open vSwitch: ovsdb-server with its database, sockets and logs in a directory of
- * its own, and ovs-vswitchd (userspace `netdev` datapath) in the host namespace, as on a host
- * running an agent. Stopped (and its bridges' taps gone) on `stop()` or at exit.
+ * its own, and ovs-vswitchd (userspace `netdev` datapath) in a namespace of its own, as
+ * `tests/lab` does: two vswitchd with netdev bridges in one namespace both want the
+ * `ovs-netdev` tap, and the host namespace may hold another one already (a demo, another
+ * test). Its bridges' taps and the veth ends plugged into them live there; the agent reaches
+ * ovsdb-server over its unix socket, and opens its sFlow collectors in that namespace
+ * (`agent.flow.sflow.netns`). Stopped on `stop()` or at exit.
  */
 export class Ovs {
   /** Why OVS cannot run here, or null. */
@@ -269,8 +280,10 @@ export class Ovs {
     return null;
   }
 
-  static start() {
+  /** @param {string} [netns] where ovs-vswitchd runs (a namespace under /var/run/netns); default: here */
+  static start(netns) {
     const o = new Ovs();
+    o.netns = netns ?? '';
     o.dir = mkdtempSync(join(tmpdir(), 'skydive-webui-ovs-'));
     liveOvs.add(o);
     const p = (f) => join(o.dir, f);
@@ -278,8 +291,10 @@ export class Ovs {
     o.run('ovsdb-server', [p('conf.db'), `--remote=punix:${p('db.sock')}`, `--pidfile=${p('ovsdb-server.pid')}`,
       `--unixctl=${p('ovsdb-server.ctl')}`, `--log-file=${p('ovsdb-server.log')}`, '-vconsole:off', '--detach']);
     o.vsctl('--no-wait', 'init');
-    o.run('ovs-vswitchd', [`unix:${p('db.sock')}`, `--pidfile=${p('ovs-vswitchd.pid')}`, `--unixctl=${p('ovs-vswitchd.ctl')}`,
-      `--log-file=${p('ovs-vswitchd.log')}`, '-vconsole:off', '--detach']);
+    const vswitchd = ['ovs-vswitchd', `unix:${p('db.sock')}`, `--pidfile=${p('ovs-vswitchd.pid')}`, `--unixctl=${p('ovs-vswitchd.ctl')}`,
+      `--log-file=${p('ovs-vswitchd.log')}`, '-vconsole:off', '--detach'];
+    if (o.netns) o.run('ip', ['netns', 'exec', o.netns, ...vswitchd]);
+    else o.run(vswitchd[0], vswitchd.slice(1));
     o.address = `unix://${p('db.sock')}`;
     return o;
   }
