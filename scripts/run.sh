@@ -46,6 +46,12 @@ if [ "$(id -u)" = 0 ]; then
   echo "==> starting the demo lab"
   scripts/demo-lab.sh start
   trap 'echo "==> removing the demo lab"; scripts/demo-lab.sh stop' EXIT
+  # With Open vSwitch: the agent watches the lab's OVS and samples its bridge (flows).
+  if [ -f /run/skydive-demo/env ]; then
+    set -a
+    . /run/skydive-demo/env
+    set +a
+  fi
 else
   echo "==> not root: no demo lab, and network namespaces stay invisible (run: sudo scripts/run.sh)"
 fi
@@ -55,6 +61,7 @@ cat <<'TIP'
     open http://127.0.0.1:8082/ (the web UI)
     curl -s localhost:8082/api/status
     curl -s -XPOST localhost:8082/api/topology -d '{"GremlinQuery":"G.V().Has(\"Type\",\"netns\").Values(\"Name\")"}'
+    curl -s localhost:8082/rpc/flows   (the demo's pings through the OVS bridge, when OVS is installed)
     Ctrl-C here stops it.
 TIP
 "$bin" allinone "$@"

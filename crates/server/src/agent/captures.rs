@@ -81,6 +81,9 @@ enum Slot {
         error: String,
         /// `None`: the failure cannot pass by itself (an invalid capture for this node).
         retry_at: Option<tokio::time::Instant>,
+        /// Refused by the selection (the bridge is another capture's, the node has no TID)
+        /// rather than by `capture::start`.
+        by_selection: bool,
     },
 }
 
@@ -318,8 +321,9 @@ fn select_all(graph: &SharedGraph, host_id: &str, captures: &[Capture]) -> BTree
         let spec = c.spec();
         for node in nodes {
             let node_type = node.metadata.get_str("Type").unwrap_or_default();
-            let ty = match spec.capture_type_for(node_type) {
-                Ok(t) => t,
+            // Whatever depends only on the capture and the node's type is refused here, once.
+            let ty = match spec.settings(node_type) {
+                Ok(settings) => settings.capture_type,
                 // Nothing captures this kind of node by default: not an error.
                 Err(CaptureError::NoDefaultType(_)) => continue,
                 Err(e) => {
@@ -368,9 +372,20 @@ async fn reconcile(
         let keys: BTreeSet<Key> = s.keys().cloned().collect();
         for key in keys {
             let keep = match (wanted.get(&key), s.get(&key)) {
-                (Some(w), Some(slot)) if w.spec == *slot.spec() => match slot {
-                    Slot::Running { capture, .. } => capture.failure().is_none(),
-                    Slot::Failed { retry_at, .. } => retry_at.is_none_or(|t| t > now),
+                (Some(w), Some(slot)) if w.spec == *slot.spec() => match (slot, &w.target) {
+                    (Slot::Running { capture, .. }, Ok(_)) => capture.failure().is_none(),
+                    (Slot::Failed { by_selection, .. }, Err(_)) => *by_selection,
+                    (
+                        Slot::Failed {
+                            by_selection: false,
+                            retry_at,
+                            ..
+                        },
+                        Ok(_),
+                    ) => retry_at.is_none_or(|t| t > now),
+                    // The node became someone else's (a bridge taken by another capture), or
+                    // free again.
+                    _ => false,
                 },
                 _ => false,
             };
@@ -403,6 +418,7 @@ async fn start(ctx: &CaptureContext, node: &Id, w: Wanted) -> Slot {
                 spec: w.spec,
                 error,
                 retry_at: None,
+                by_selection: true,
             };
         }
     };
@@ -415,6 +431,7 @@ async fn start(ctx: &CaptureContext, node: &Id, w: Wanted) -> Slot {
             spec: w.spec,
             retry_at: may_pass(&e).then(|| tokio::time::Instant::now() + RETRY),
             error: e.to_string(),
+            by_selection: false,
         },
     }
 }
@@ -439,5 +456,106 @@ async fn finish(ctx: &CaptureContext, node: &Id, slot: Slot) {
             }
         }
         Slot::Failed { spec, .. } => capture::remove_capture_entry(&ctx.graph, node, &spec.id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use skydive_graph::{GraphOptions, Metadata, gen_id};
+
+    use super::*;
+
+    fn capture(uuid: &str, query: &str, kind: &str) -> Capture {
+        Capture {
+            uuid: uuid.to_owned(),
+            gremlin_query: query.to_owned(),
+            kind: kind.to_owned(),
+            ..Capture::default()
+        }
+    }
+
+    fn node(g: &SharedGraph, name: &str, ty: &str, extra: &[(&str, Value)]) -> Id {
+        let mut pairs = vec![
+            ("Name", json!(name)),
+            ("Type", json!(ty)),
+            ("TID", json!(format!("tid-{name}"))),
+        ];
+        pairs.extend(extra.iter().cloned());
+        g.write()
+            .create_node(gen_id(&[name]), Metadata::from_pairs(pairs))
+            .unwrap()
+            .id
+            .clone()
+    }
+
+    #[test]
+    fn a_bridge_goes_to_one_ovssflow_capture_the_analyzers_first() {
+        let g = SharedGraph::new(GraphOptions::new("h1", "agent.h1"));
+        node(&g, "h1", "host", &[]);
+        node(&g, "ns1", "netns", &[]);
+        let br = node(&g, "br-int", "ovsbridge", &[("UUID", json!("u-br"))]);
+        let auto = auto_capture("h1");
+        let captures = vec![
+            capture("c2", "G.V()", ""),
+            capture("c1", "G.V().Has('Type', 'ovsbridge')", "ovssflow"),
+            auto.clone(),
+        ];
+        // As `wanted` orders them: the analyzer's by id, then the agent's own.
+        let mut ordered = captures[..2].to_vec();
+        ordered.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+        ordered.push(auto.clone());
+        let w = select_all(&g, "h1", &ordered);
+        // The host and the namespace have no default capture type: skipped, not errors.
+        assert_eq!(w.len(), 3, "{:?}", w.keys().collect::<Vec<_>>());
+        let c1 = &w[&("c1".to_owned(), br.clone())];
+        let t = c1.target.as_ref().expect("c1 holds the bridge");
+        assert_eq!(
+            (t.node_tid.as_str(), t.uuid.as_deref()),
+            ("tid-br-int", Some("u-br"))
+        );
+        assert_eq!(t.host_tid, "tid-h1");
+        for other in ["c2", auto.uuid.as_str()] {
+            let e = w[&(other.to_owned(), br.clone())]
+                .target
+                .as_ref()
+                .unwrap_err();
+            assert!(e.contains("already sampled by capture c1"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_capture_that_cannot_run_on_a_node_says_why() {
+        let g = SharedGraph::new(GraphOptions::new("h1", "agent.h1"));
+        let host = node(&g, "h1", "host", &[]);
+        let w = select_all(
+            &g,
+            "h1",
+            &[capture("c1", "G.V().Has('Type', 'host')", "ovssflow")],
+        );
+        let e = w[&("c1".to_owned(), host)].target.as_ref().unwrap_err();
+        assert!(e.contains("ovsbridge"), "{e}");
+    }
+
+    #[test]
+    fn own_metadata_writes_do_not_trigger_a_new_selection() {
+        let g = SharedGraph::new(GraphOptions::new("h1", "agent.h1"));
+        let mut sub = g.bus().subscribe();
+        let id = node(&g, "br", "ovsbridge", &[]);
+        g.write()
+            .update_node(&id, |m| {
+                m.set("Captures", json!([{"ID": "c1"}]));
+            })
+            .unwrap();
+        g.write()
+            .update_node(&id, |m| {
+                m.set("Name", json!("br2"));
+            })
+            .unwrap();
+        let mut seen = Vec::new();
+        while let Some(Received::Event(ev)) = sub.try_recv() {
+            seen.push(relevant(&ev));
+        }
+        assert_eq!(seen, [true, false, true]);
     }
 }
