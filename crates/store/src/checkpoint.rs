@@ -10,10 +10,11 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::{Readable, Slice};
+use skydive_graph::FastSet;
 
 use crate::StoreError;
-use crate::codec::{self, FORMAT, Revision};
-use crate::db::{Db, KS_CHECKPOINT, KS_CHECKPOINT_INDEX};
+use crate::codec::{self, Change, ChunkBuilder, FORMAT};
+use crate::db::{Db, KS_CHECKPOINT, KS_CHECKPOINT_INDEX, KS_LOG};
 use crate::decode::decode_all;
 use crate::keys::LogKey;
 use crate::state::AliveSet;
@@ -106,18 +107,7 @@ pub(crate) fn load_into(
             Ok(())
         })?
     };
-    let (nodes, edges) = (nodes.into_inner(), edges.into_inner());
-    if nodes != meta.nodes || edges != meta.edges {
-        let why = format!(
-            "checkpoint holds {nodes} nodes and {edges} edges, its index says {} and {}",
-            meta.nodes, meta.edges
-        );
-        return Err(StoreError::corrupt(
-            KS_CHECKPOINT_INDEX,
-            &meta.at.encode(),
-            why,
-        ));
-    }
+    check_counts(meta, chunks.len(), nodes.into_inner(), edges.into_inner())?;
     state.reserve(revs.len());
     for r in revs {
         state.insert(r);
@@ -125,65 +115,230 @@ pub(crate) fn load_into(
     Ok(())
 }
 
-/// Chunks must be numbered 0..n without gaps, n as the index says.
+/// Chunks must be numbered 0..n without gaps (n is checked with the counts).
 fn check_chunks(meta: &CheckpointMeta, chunks: &[(Slice, Slice)]) -> Result<(), StoreError> {
     for (i, (k, _)) in chunks.iter().enumerate() {
-        match LogKey::of_chunk_key(k) {
-            Some((at, n)) if at == meta.at && n as usize == i => {}
-            _ => {
-                return Err(StoreError::corrupt(
-                    KS_CHECKPOINT,
-                    k,
-                    format!("expected chunk {i} of this checkpoint"),
-                ));
-            }
-        }
-    }
-    if chunks.len() != meta.chunks as usize {
-        let why = format!(
-            "checkpoint has {} chunks, its index says {}",
-            chunks.len(),
-            meta.chunks
-        );
-        return Err(StoreError::corrupt(
-            KS_CHECKPOINT_INDEX,
-            &meta.at.encode(),
-            why,
-        ));
+        check_chunk_key(meta, i, k)?;
     }
     Ok(())
 }
 
-/// Writes `state` as the checkpoint at position `at`: chunks first, index entry last.
-pub(crate) fn write(db: &Db, at: LogKey, state: &AliveSet) -> Result<CheckpointMeta, StoreError> {
-    let revs: Vec<Revision> = state.revisions().collect();
-    let meta = CheckpointMeta {
-        at,
-        nodes: state.nodes.len() as u64,
-        edges: state.edges.len() as u64,
-        chunks: u32::try_from(revs.len().div_ceil(CHUNK))
-            .map_err(|_| StoreError::Write("graph too large for one checkpoint".into()))?,
-    };
-    // Chunks left at this position by an interrupted attempt would read as part of this one.
-    remove_keys(
-        db,
-        &db.checkpoint,
-        at.chunk_key(0).to_vec()..=at.chunk_key(u32::MAX).to_vec(),
-    )?;
-    let mut batch = db.db.batch();
-    for (i, part) in revs.chunks(CHUNK).enumerate() {
-        batch.insert(
-            &db.checkpoint,
-            &at.chunk_key(i as u32)[..],
-            codec::encode_chunk(part),
+/// `key` must be chunk `i` of checkpoint `meta`.
+fn check_chunk_key(meta: &CheckpointMeta, i: usize, key: &[u8]) -> Result<(), StoreError> {
+    match LogKey::of_chunk_key(key) {
+        Some((at, n)) if at == meta.at && n as usize == i => Ok(()),
+        _ => Err(StoreError::corrupt(
+            KS_CHECKPOINT,
+            key,
+            format!("expected chunk {i} of this checkpoint"),
+        )),
+    }
+}
+
+/// The chunks, nodes and edges found must be what the index entry says.
+fn check_counts(
+    meta: &CheckpointMeta,
+    chunks: usize,
+    nodes: u64,
+    edges: u64,
+) -> Result<(), StoreError> {
+    if chunks != meta.chunks as usize {
+        let why = format!(
+            "checkpoint has {chunks} chunks, its index says {}",
+            meta.chunks
         );
-        if batch.len() >= CHUNKS_PER_BATCH {
-            std::mem::replace(&mut batch, db.db.batch()).commit()?;
+        return Err(index_disagrees(meta, why));
+    }
+    if nodes != meta.nodes || edges != meta.edges {
+        let why = format!(
+            "checkpoint holds {nodes} nodes and {edges} edges, its index says {} and {}",
+            meta.nodes, meta.edges
+        );
+        return Err(index_disagrees(meta, why));
+    }
+    Ok(())
+}
+
+fn index_disagrees(meta: &CheckpointMeta, why: String) -> StoreError {
+    StoreError::corrupt(KS_CHECKPOINT_INDEX, &meta.at.encode(), why)
+}
+
+/// Writes the checkpoint at log position `at`, as `snap` sees the store: the newest
+/// checkpoint before `at` updated with the changes since, chunks first, index entry last.
+///
+/// Elements are copied as they are stored, checked but not decoded: the log is walked newest
+/// first, and the first change met for an element decides it (its revision is copied, or it
+/// is gone); then the older checkpoint's elements that no change named are copied. Memory is
+/// one id per element changed since that checkpoint and one batch of chunks, not a decoded
+/// copy of the graph (gigabytes for a million nodes, on top of the live graph).
+pub(crate) fn write_at(
+    db: &Db,
+    snap: &impl Readable,
+    at: LogKey,
+) -> Result<CheckpointMeta, StoreError> {
+    let base = newest_upto(db, snap, at)?;
+    let chunks_at = || at.chunk_key(0).to_vec()..=at.chunk_key(u32::MAX).to_vec();
+    // Chunks left at this position by an interrupted attempt would read as part of this one.
+    remove_keys(db, &db.checkpoint, chunks_at())?;
+    let written = copy_alive(db, snap, base, at);
+    if written.is_err() {
+        // Best effort: the next open removes them anyway.
+        let _ = remove_keys(db, &db.checkpoint, chunks_at());
+    }
+    written
+}
+
+fn copy_alive(
+    db: &Db,
+    snap: &impl Readable,
+    base: Option<CheckpointMeta>,
+    at: LogKey,
+) -> Result<CheckpointMeta, StoreError> {
+    let mut out = ChunkWriter::new(db, at);
+    let mut decided = IdSet::default();
+    let lo = base.map_or(Bound::Unbounded, |m| Bound::Excluded(m.at.encode()));
+    for g in snap
+        .range(&db.log, (lo, Bound::Included(at.encode())))
+        .rev()
+    {
+        let (k, v) = g.into_inner()?;
+        let corrupt = |e| StoreError::corrupt(KS_LOG, &k, e);
+        let (is_node, change, id) = codec::peek_record(&v).map_err(corrupt)?;
+        if !decided.insert(is_node, id) || change == Change::Deleted {
+            continue;
+        }
+        let (_, _, _, element) = codec::walk_record(&v).map_err(corrupt)?;
+        out.push(is_node, element)?;
+    }
+    if let Some(meta) = &base {
+        copy_undecided(db, snap, meta, &decided, &mut out)?;
+    }
+    drop(decided);
+    out.finish()
+}
+
+/// Copies the elements of checkpoint `meta` that `decided` does not name into `out`.
+fn copy_undecided(
+    db: &Db,
+    snap: &impl Readable,
+    meta: &CheckpointMeta,
+    decided: &IdSet,
+    out: &mut ChunkWriter<'_>,
+) -> Result<(), StoreError> {
+    let (mut nodes, mut edges, mut chunks) = (0u64, 0u64, 0usize);
+    for g in snap.prefix(&db.checkpoint, meta.at.encode()) {
+        let (k, v) = g.into_inner()?;
+        check_chunk_key(meta, chunks, &k)?;
+        chunks += 1;
+        let corrupt = |e| StoreError::corrupt(KS_CHECKPOINT, &k, e);
+        for el in codec::walk_chunk(&v).map_err(corrupt)? {
+            let (is_node, id, element) = el.map_err(corrupt)?;
+            *(if is_node { &mut nodes } else { &mut edges }) += 1;
+            if !decided.contains(is_node, id) {
+                out.push(is_node, element)?;
+            }
         }
     }
-    batch.insert(&db.checkpoint_index, &at.encode()[..], &meta.encode()[..]);
-    batch.commit()?;
-    Ok(meta)
+    check_counts(meta, chunks, nodes, edges)
+}
+
+/// Ids of nodes and edges.
+#[derive(Debug, Default)]
+struct IdSet {
+    nodes: FastSet<Box<str>>,
+    edges: FastSet<Box<str>>,
+}
+
+impl IdSet {
+    /// Adds `id`; false if it was there already.
+    fn insert(&mut self, is_node: bool, id: &str) -> bool {
+        let set = if is_node {
+            &mut self.nodes
+        } else {
+            &mut self.edges
+        };
+        !set.contains(id) && set.insert(id.into())
+    }
+
+    fn contains(&self, is_node: bool, id: &str) -> bool {
+        if is_node {
+            self.nodes.contains(id)
+        } else {
+            self.edges.contains(id)
+        }
+    }
+}
+
+/// Writes a checkpoint's chunks as elements come, in batches of [`CHUNKS_PER_BATCH`].
+struct ChunkWriter<'a> {
+    db: &'a Db,
+    at: LogKey,
+    chunk: ChunkBuilder,
+    batch: fjall::OwnedWriteBatch,
+    chunks: u32,
+    nodes: u64,
+    edges: u64,
+}
+
+impl<'a> ChunkWriter<'a> {
+    fn new(db: &'a Db, at: LogKey) -> Self {
+        ChunkWriter {
+            db,
+            at,
+            chunk: ChunkBuilder::default(),
+            batch: db.db.batch(),
+            chunks: 0,
+            nodes: 0,
+            edges: 0,
+        }
+    }
+
+    fn push(&mut self, is_node: bool, element: &[u8]) -> Result<(), StoreError> {
+        self.chunk.push(is_node, element);
+        *(if is_node {
+            &mut self.nodes
+        } else {
+            &mut self.edges
+        }) += 1;
+        if self.chunk.len() >= CHUNK {
+            self.end_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn end_chunk(&mut self) -> Result<(), StoreError> {
+        let key = self.at.chunk_key(self.chunks);
+        self.chunks = self
+            .chunks
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Write("graph too large for one checkpoint".into()))?;
+        self.batch
+            .insert(&self.db.checkpoint, &key[..], self.chunk.finish());
+        if self.batch.len() >= CHUNKS_PER_BATCH {
+            std::mem::replace(&mut self.batch, self.db.db.batch()).commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the last chunk, then the index entry that makes the checkpoint count.
+    fn finish(mut self) -> Result<CheckpointMeta, StoreError> {
+        if self.chunk.len() > 0 {
+            self.end_chunk()?;
+        }
+        let meta = CheckpointMeta {
+            at: self.at,
+            nodes: self.nodes,
+            edges: self.edges,
+            chunks: self.chunks,
+        };
+        self.batch.insert(
+            &self.db.checkpoint_index,
+            &self.at.encode()[..],
+            &meta.encode()[..],
+        );
+        self.batch.commit()?;
+        Ok(meta)
+    }
 }
 
 /// Removes every checkpoint older than position `keep` (index entries first, so a crash
@@ -237,6 +392,5 @@ pub(crate) fn take(db: &Db) -> Result<Option<CheckpointMeta>, StoreError> {
     if newest_upto(db, &snap, last)?.is_some_and(|m| m.at == last) {
         return Ok(None);
     }
-    let state = crate::replay::state_at(db, &snap, last)?;
-    write(db, last, &state).map(Some)
+    write_at(db, &snap, last).map(Some)
 }

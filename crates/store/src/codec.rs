@@ -139,6 +139,7 @@ fn encode_revision(change: Change, rev: &Revision, out: &mut Vec<u8>) {
 }
 
 /// A checkpoint chunk holding `revs` (alive elements, so stored as "added").
+#[cfg(test)]
 pub(crate) fn encode_chunk(revs: &[Revision]) -> Vec<u8> {
     let mut out = Vec::with_capacity(revs.len() * 256);
     out.push(FORMAT);
@@ -289,6 +290,105 @@ pub(crate) fn peek_record(bytes: &[u8]) -> DResult<(bool, Change, &str)> {
     r.format()?;
     let (is_node, change) = split_tag(r.u8()?)?;
     Ok((is_node, change, r.str()?))
+}
+
+/// A log record checked without being decoded: node or edge, the change, the element's id,
+/// and the element's bytes as a chunk holds them (from its id on), for
+/// [`ChunkBuilder::push`].
+pub(crate) fn walk_record(bytes: &[u8]) -> DResult<(bool, Change, &str, &[u8])> {
+    let mut r = Reader { buf: bytes };
+    r.format()?;
+    let (is_node, change) = split_tag(r.u8()?)?;
+    let element = r.buf;
+    let id = r.str()?;
+    r.skip_element(is_node)?;
+    r.end()?;
+    Ok((is_node, change, id, element))
+}
+
+/// The elements of a checkpoint chunk, checked but not decoded: whether each is a node, its
+/// id, and its bytes (from its id on), for [`ChunkBuilder::push`].
+pub(crate) fn walk_chunk(bytes: &[u8]) -> DResult<ChunkElements<'_>> {
+    let mut r = Reader { buf: bytes };
+    r.format()?;
+    let left = r.count(1)?;
+    if left == 0 {
+        r.end()?;
+    }
+    Ok(ChunkElements { r, left })
+}
+
+/// Iterator of [`walk_chunk`]; it stops at the first error.
+pub(crate) struct ChunkElements<'a> {
+    r: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> ChunkElements<'a> {
+    fn next_element(&mut self) -> DResult<(bool, &'a str, &'a [u8])> {
+        let (is_node, change) = split_tag(self.r.u8()?)?;
+        if change != Change::Added {
+            return Err(DecodeError("checkpoint element is not an alive revision"));
+        }
+        let start = self.r.buf;
+        let id = self.r.str()?;
+        self.r.skip_element(is_node)?;
+        let len = start.len() - self.r.buf.len();
+        if self.left == 0 {
+            self.r.end()?;
+        }
+        Ok((is_node, id, &start[..len]))
+    }
+}
+
+impl<'a> Iterator for ChunkElements<'a> {
+    type Item = DResult<(bool, &'a str, &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = self.next_element();
+        if item.is_err() {
+            self.left = 0;
+        }
+        Some(item)
+    }
+}
+
+/// Assembles a checkpoint chunk from elements' bytes as they are stored ([`walk_record`],
+/// [`walk_chunk`]), without decoding them: a checkpoint copies bytes.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkBuilder {
+    body: Vec<u8>,
+    count: usize,
+}
+
+impl ChunkBuilder {
+    /// Adds an alive element (`element` starts with its id).
+    pub fn push(&mut self, is_node: bool, element: &[u8]) {
+        let kind = if is_node { KIND_NODE } else { KIND_EDGE };
+        self.body.push(kind | Change::Added as u8);
+        self.body.extend_from_slice(element);
+        self.count += 1;
+    }
+
+    /// Elements added since the last [`ChunkBuilder::finish`].
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The chunk of the elements added so far; the builder is then empty again.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body.len() + 11);
+        out.push(FORMAT);
+        put_varint(&mut out, self.count as u64);
+        out.extend_from_slice(&self.body);
+        self.body.clear();
+        self.count = 0;
+        out
+    }
 }
 
 /// How many nodes and edges a chunk held, skipped ones included.
@@ -753,6 +853,52 @@ mod tests {
         let mut buf = Vec::new();
         rec.encode(&mut buf);
         assert_eq!(peek_record(&buf).unwrap(), (false, Change::Deleted, "e"));
+    }
+
+    #[test]
+    fn chunks_copied_from_records_read_like_encoded_ones() {
+        let md = json!({"L": [1, -2, 2.5, "x", null, true, {"o": {"p": []}}], "S": "s"});
+        let n = Arc::new(node(md));
+        let e = Arc::new(Edge {
+            id: Arc::from("e"),
+            metadata: Metadata::from_pairs([("RelationType", json!("ownership"))]),
+            parent: Arc::from("n1"),
+            child: Arc::from("n2"),
+            host: Arc::from("h"),
+            origin: Arc::from("o"),
+            created_at: TimeMs(1),
+            updated_at: TimeMs(2),
+            deleted_at: None,
+            revision: 3,
+        });
+        let revs = [Revision::Node(n), Revision::Edge(e)];
+        let mut builder = ChunkBuilder::default();
+        for (rev, change) in revs.iter().zip([Change::Updated, Change::Added]) {
+            let mut buf = Vec::new();
+            encode_revision(change, rev, &mut buf);
+            buf.insert(0, FORMAT);
+            let (is_node, seen, _, element) = walk_record(&buf).unwrap();
+            assert_eq!(seen, change);
+            builder.push(is_node, element);
+        }
+        assert_eq!(builder.len(), 2);
+        let copied = builder.finish();
+        assert_eq!(copied, encode_chunk(&revs));
+        assert_eq!(builder.len(), 0);
+        let walked: Vec<(bool, &str)> = walk_chunk(&copied)
+            .unwrap()
+            .map(|r| r.map(|(is_node, id, _)| (is_node, id)))
+            .collect::<DResult<_>>()
+            .unwrap();
+        assert_eq!(walked, [(true, "n1"), (false, "e")]);
+        // Damage is found while walking, as while decoding.
+        assert!(walk_record(&copied).is_err());
+        let cut = &copied[..copied.len() - 1];
+        assert!(walk_chunk(cut).unwrap().any(|r| r.is_err()));
+        let mut longer = copied.clone();
+        longer.push(0);
+        assert!(walk_chunk(&longer).unwrap().any(|r| r.is_err()));
+        assert!(walk_chunk(&[FORMAT, 0, 0]).is_err());
     }
 
     #[test]

@@ -355,6 +355,10 @@ mod tests {
         let msg = expect_corrupt(store.view(TimeSlice::at(TimeMs(i64::MAX))), "topology_log");
         assert!(msg.contains(&crate::error::hex(&key.encode())), "{msg}");
         expect_corrupt(store.last_state(), "topology_log");
+        // A checkpoint copies records without decoding them, but checks them all the same.
+        let msg = expect_corrupt(store.checkpoint_now(), "topology_log");
+        assert!(msg.contains(&crate::error::hex(&key.encode())), "{msg}");
+        assert!(store.inner.db.checkpoint.first_key_value().is_none());
         // Times before the damaged record still read fine.
         assert!(store.view(TimeSlice::at(TimeMs(key.time.0 - 1))).is_ok());
     }

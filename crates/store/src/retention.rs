@@ -18,7 +18,7 @@ use skydive_graph::TimeMs;
 
 use crate::db::{Db, KS_LOG};
 use crate::keys::LogKey;
-use crate::{StoreError, checkpoint, replay};
+use crate::{StoreError, checkpoint};
 
 /// What one retention run did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,9 +60,8 @@ pub(crate) fn enforce(
             let Some(last_old) = last_log_key_upto(db, &snap, limit)? else {
                 return Ok(report);
             };
-            let state = replay::state_at(db, &snap, last_old)?;
             report.checkpoint_written = true;
-            checkpoint::write(db, last_old, &state)?
+            checkpoint::write_at(db, &snap, last_old)?
         }
     };
     let from = kept.at.time;

@@ -55,10 +55,4 @@ impl AliveSet {
             }
         }
     }
-
-    /// Every alive revision, nodes first (a reader re-adding them needs an edge's ends first).
-    pub fn revisions(&self) -> impl Iterator<Item = Revision> + '_ {
-        let nodes = self.nodes.values().map(|n| Revision::Node(n.clone()));
-        nodes.chain(self.edges.values().map(|e| Revision::Edge(e.clone())))
-    }
 }
