@@ -44,6 +44,7 @@ use super::model::{MANAGED_KEYS, NsModel};
 use super::registry::{Cmd, EngineStats, NamespaceRegistry, NsEntry};
 use super::route::Route;
 use super::socket::{self, NlError, RouteSocket, TOPOLOGY_GROUPS};
+use crate::namespace::NsKey;
 use crate::probe::ProbeState;
 use crate::relation::{EdgeOutcome, EdgeSpec, LAYER2, OWNERSHIP, ensure_edge, remove_edge};
 use crate::tid::{child_tid, interface_node_id};
@@ -132,8 +133,25 @@ struct Engine {
     ipv4_routes_stale: bool,
     /// First graph pass after a start: prune edges of adopted nodes that are not wanted.
     adopting: bool,
-    nsids: HashMap<crate::namespace::NsKey, Option<i32>>,
+    /// The registered namespaces, as of `known.generation`.
+    known: KnownNamespaces,
+    /// The nsid each registered namespace has from here (`None`: it has none), asked once.
+    nsids: HashMap<NsKey, Option<i32>>,
+    /// The reverse of `nsids`.
+    by_nsid: HashMap<i32, NsKey>,
+    /// nsids no registered namespace had, with the registry generation when asked.
     nsid_misses: HashMap<i32, u64>,
+}
+
+/// The registry's namespaces, re-read only when its generation changes: with a thousand
+/// namespaces, every cross-namespace link (a veth whose peer is elsewhere) is located on each
+/// flush, and copying the registry each time made that quadratic.
+#[derive(Default)]
+struct KnownNamespaces {
+    generation: Option<u64>,
+    /// The host namespace first: most cross-namespace links lead there.
+    entries: Vec<Arc<NsEntry>>,
+    by_key: HashMap<NsKey, Arc<NsEntry>>,
 }
 
 impl Engine {
@@ -168,7 +186,9 @@ impl Engine {
             ethtool_stale: BTreeSet::new(),
             ipv4_routes_stale: false,
             adopting: true,
+            known: KnownNamespaces::default(),
             nsids: HashMap::new(),
+            by_nsid: HashMap::new(),
             nsid_misses: HashMap::new(),
         })
     }
@@ -239,9 +259,7 @@ impl Engine {
                 self.refresh.insert(idx);
             }
             Cmd::RegistryChanged => {
-                let (_, entries) = self.registry.snapshot();
-                self.nsids
-                    .retain(|k, _| entries.iter().any(|e| e.key == *k));
+                self.refresh_known();
                 let cross: Vec<u32> = self
                     .model
                     .links
@@ -467,29 +485,59 @@ impl Engine {
         }
     }
 
+    /// Re-reads the registered namespaces if they changed; returns the generation.
+    fn refresh_known(&mut self) -> u64 {
+        let generation = self.registry.generation();
+        if self.known.generation == Some(generation) {
+            return generation;
+        }
+        let (generation, mut entries) = self.registry.snapshot();
+        let host = self.registry.host_key();
+        entries.sort_by_key(|e| e.key != host);
+        let by_key: HashMap<NsKey, Arc<NsEntry>> =
+            entries.iter().map(|e| (e.key, e.clone())).collect();
+        self.nsids.retain(|k, _| by_key.contains_key(k));
+        self.by_nsid.retain(|_, k| by_key.contains_key(k));
+        self.known = KnownNamespaces {
+            generation: Some(generation),
+            entries,
+            by_key,
+        };
+        generation
+    }
+
     /// Which registered namespace `nsid` (as seen from this namespace) names.
     async fn locate(&mut self, nsid: Option<i32>) -> Place {
         let Some(nsid) = nsid else { return Place::Here };
-        let (generation, entries) = self.registry.snapshot();
-        self.nsids
-            .retain(|k, _| entries.iter().any(|e| e.key == *k));
-        if let Some(e) = entries
-            .iter()
-            .find(|e| self.nsids.get(&e.key) == Some(&Some(nsid)))
+        let generation = self.refresh_known();
+        if let Some(e) = self
+            .by_nsid
+            .get(&nsid)
+            .and_then(|k| self.known.by_key.get(k))
         {
             return Place::There(e.clone());
         }
         if self.nsid_misses.get(&nsid) == Some(&generation) {
             return Place::Unknown;
         }
-        for e in &entries {
-            if e.key == self.entry.key || matches!(self.nsids.get(&e.key), Some(Some(_))) {
-                continue;
-            }
-            let id = self.nsid_of(e).await;
+        // Ask the kernel for the nsids of the namespaces not asked yet, host first.
+        let unasked: Vec<Arc<NsEntry>> = self
+            .known
+            .entries
+            .iter()
+            // A namespace that had no nsid may have one now (the kernel gives one when a
+            // link first refers to it): asked again.
+            .filter(|e| e.key != self.entry.key && !matches!(self.nsids.get(&e.key), Some(Some(_))))
+            .cloned()
+            .collect();
+        for e in unasked {
+            let id = self.nsid_of(&e).await;
             self.nsids.insert(e.key, id);
+            if let Some(id) = id {
+                self.by_nsid.insert(id, e.key);
+            }
             if id == Some(nsid) {
-                return Place::There(e.clone());
+                return Place::There(e);
             }
         }
         self.nsid_misses.insert(nsid, generation);

@@ -285,6 +285,12 @@ impl NamespaceRegistry {
         }
     }
 
+    /// The current generation (bumped on every add/remove): cheap, for callers that keep a
+    /// [`NamespaceRegistry::snapshot`] until it changes.
+    pub(crate) fn generation(&self) -> u64 {
+        self.inner.lock().generation
+    }
+
     /// The current generation (bumped on every add/remove) and the registered namespaces.
     pub(crate) fn snapshot(&self) -> (u64, Vec<Arc<NsEntry>>) {
         let inner = self.inner.lock();
