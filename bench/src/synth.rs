@@ -90,46 +90,53 @@ pub fn host_veth_name(host: usize, unit: usize) -> String {
 pub fn build(g: &mut Graph, shape: Shape) {
     let mut prev_tunnel: Option<Id> = None;
     for h in 0..shape.hosts {
-        let host_name = format!("host-{h}");
-        let host = gen_id(&[&host_name]);
-        g.create_node(
-            host.clone(),
-            Metadata::from_pairs([
-                ("Name", json!(host_name)),
-                ("Type", json!("host")),
-                ("TID", json!(&*host)),
-                ("OS", json!("linux")),
-            ]),
-        )
-        .expect("fresh id");
-        let bridge = gen_id(&[&host, "br0"]);
-        g.create_node(
-            bridge.clone(),
-            intf("br0", "bridge", 2, mac(h, 0, 0xb0), None, &bridge),
-        )
-        .expect("fresh id");
-        own(g, &host, &bridge);
-        let tunnel = gen_id(&[&host, "vxlan0"]);
-        g.create_node(
-            tunnel.clone(),
-            intf(
-                "vxlan0",
-                "vxlan",
-                3,
-                mac(h, 0, 0xc0),
-                Some(ip(h, 0)),
-                &tunnel,
-            ),
-        )
-        .expect("fresh id");
-        own(g, &host, &tunnel);
+        let tunnel = build_host(g, h, shape.units_per_host);
         if let Some(prev) = prev_tunnel.replace(tunnel.clone()) {
             link(g, &prev, &tunnel, "layer2", None);
         }
-        for u in 0..shape.units_per_host {
-            unit(g, h, u, &host, &bridge);
-        }
     }
+}
+
+/// Builds host `h` alone (what one agent reports): the host node, its bridge and tunnel, and
+/// `units` namespace units. Returns the tunnel's id, which `build` links to the next host's.
+pub fn build_host(g: &mut Graph, h: usize, units: usize) -> Id {
+    let host_name = format!("host-{h}");
+    let host = gen_id(&[&host_name]);
+    g.create_node(
+        host.clone(),
+        Metadata::from_pairs([
+            ("Name", json!(host_name)),
+            ("Type", json!("host")),
+            ("TID", json!(&*host)),
+            ("OS", json!("linux")),
+        ]),
+    )
+    .expect("fresh id");
+    let bridge = gen_id(&[&host, "br0"]);
+    g.create_node(
+        bridge.clone(),
+        intf("br0", "bridge", 2, mac(h, 0, 0xb0), None, &bridge),
+    )
+    .expect("fresh id");
+    own(g, &host, &bridge);
+    let tunnel = gen_id(&[&host, "vxlan0"]);
+    g.create_node(
+        tunnel.clone(),
+        intf(
+            "vxlan0",
+            "vxlan",
+            3,
+            mac(h, 0, 0xc0),
+            Some(ip(h, 0)),
+            &tunnel,
+        ),
+    )
+    .expect("fresh id");
+    own(g, &host, &tunnel);
+    for u in 0..units {
+        unit(g, h, u, &host, &bridge);
+    }
+    tunnel
 }
 
 fn unit(g: &mut Graph, h: usize, u: usize, host: &Id, bridge: &Id) {

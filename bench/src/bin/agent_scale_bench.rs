@@ -222,7 +222,7 @@ impl<'a> Bench<'a> {
                 );
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!(
             "the analyzer did not reach {want:?} within {PATIENCE:?}: {last:?}"
