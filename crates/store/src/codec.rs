@@ -447,6 +447,12 @@ fn split_tag(tag: u8) -> DResult<(bool, Change)> {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Elements decoded by this thread: tests check that some paths decode none.
+    pub(crate) static DECODED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// A cursor over untrusted bytes: every read is bounds-checked.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
@@ -541,6 +547,8 @@ impl<'a> Reader<'a> {
 
     /// The rest of an element whose tag and id were read.
     fn element(&mut self, is_node: bool, id: &str, it: &mut Interner) -> DResult<Revision> {
+        #[cfg(test)]
+        DECODED.with(|n| n.set(n.get() + 1));
         Ok(if is_node {
             Revision::Node(Arc::new(self.node(id, it)?))
         } else {
