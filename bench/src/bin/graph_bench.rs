@@ -2,6 +2,8 @@
 //!
 //! Usage: graph_bench [NODES...]   (default: 100000 1000000)
 //! Query latencies live in `gremlin_bench`; history in `history_bench`.
+//! Runs on mimalloc, as the `skydive` binary does; build with `--features system-alloc` to
+//! measure glibc malloc instead.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +12,10 @@ use serde_json::json;
 use skydive_bench::measure::{cpu_time, ms, rss_bytes};
 use skydive_bench::synth::{Shape, build};
 use skydive_graph::{Graph, GraphOptions, MetadataOp, Node, TimeMs};
+
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()

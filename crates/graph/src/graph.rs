@@ -10,11 +10,13 @@ use serde::Serialize;
 use serde_json::Value;
 use smallvec::SmallVec;
 
+use crate::FastSet;
 use crate::element::SharedStr;
 use crate::events::{EventBus, GraphEvent};
-use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};
+use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue};
+use crate::node_index::NodeIndex;
+use crate::slab::{Keyed, Slab};
 use crate::{Edge, Id, Metadata, MetadataOp, Node, TimeMs};
-use crate::{FastMap, FastSet};
 
 /// Receives every change, synchronously, in order: the hook through which history is recorded.
 /// Implementations must be quick (buffer and write elsewhere): they run under the graph's lock.
@@ -75,17 +77,32 @@ impl GraphOptions {
 #[derive(Debug)]
 struct NodeSlot {
     node: Arc<Node>,
-    /// Edges touching this node, both directions.
-    edges: SmallVec<[Id; 4]>,
+    /// Handles of the edges touching this node, both directions.
+    edges: SmallVec<[u32; 4]>,
+}
+
+impl Keyed for NodeSlot {
+    fn key(&self) -> &Id {
+        &self.node.id
+    }
+}
+
+impl Keyed for Arc<Edge> {
+    fn key(&self) -> &Id {
+        &self.id
+    }
 }
 
 /// The graph engine. See the module docs.
+///
+/// Memory: nodes and edges live in slabs addressed by `u32` handles (`slab.rs`); adjacency
+/// lists and indexes hold handles, not ids.
 pub struct Graph {
     host: SharedStr,
     origin: SharedStr,
-    nodes: FastMap<Id, NodeSlot>,
-    edges: FastMap<Id, Arc<Edge>>,
-    index: MetadataIndex,
+    nodes: Slab<NodeSlot>,
+    edges: Slab<Arc<Edge>>,
+    index: NodeIndex,
     /// Host and origin strings are repeated on every element: keep one copy of each.
     interned: FastSet<SharedStr>,
     bus: EventBus,
@@ -116,9 +133,9 @@ impl Graph {
         let mut g = Graph {
             host: Arc::from(""),
             origin: Arc::from(""),
-            nodes: FastMap::default(),
-            edges: FastMap::default(),
-            index: MetadataIndex::new(&opts.indexed_keys),
+            nodes: Slab::default(),
+            edges: Slab::default(),
+            index: NodeIndex::new(&opts.indexed_keys),
             interned: FastSet::default(),
             bus: EventBus::new(opts.event_capacity),
             changelog: None,
@@ -154,6 +171,11 @@ impl Graph {
         v
     }
 
+    /// Whether anybody reads events (history or a subscriber): events are only built then.
+    fn observed(&self) -> bool {
+        self.changelog.is_some() || self.bus.has_subscribers()
+    }
+
     fn emit(&self, ev: GraphEvent) {
         if let Some(log) = &self.changelog {
             log.record(&ev);
@@ -172,11 +194,11 @@ impl Graph {
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = &Arc<Node>> + '_ {
-        self.nodes.values().map(|s| &s.node)
+        self.nodes.iter().map(|s| &s.node)
     }
 
     pub fn edges(&self) -> impl Iterator<Item = &Arc<Edge>> + '_ {
-        self.edges.values()
+        self.edges.iter()
     }
 
     pub fn node_count(&self) -> usize {
@@ -192,7 +214,7 @@ impl Graph {
         self.nodes
             .get(id)
             .into_iter()
-            .flat_map(move |s| s.edges.iter().filter_map(|e| self.edges.get(e)))
+            .flat_map(move |s| s.edges.iter().map(|&e| self.edges.at(e)))
     }
 
     /// Nodes whose indexed `key` holds `value`; `None` when `key` has no index.
@@ -201,13 +223,17 @@ impl Graph {
         key: &str,
         value: &IndexValue,
     ) -> Option<impl Iterator<Item = &Arc<Node>> + '_> {
-        let ids = self.index.lookup(key, value)?;
-        Some(ids.filter_map(|id| self.node(id)))
+        let nodes = &self.nodes;
+        let handles = self
+            .index
+            .lookup(key, value, |h| &nodes.at(h).node.metadata)?;
+        Some(handles.map(move |h| &nodes.at(h).node))
     }
 
     /// Number of nodes whose indexed `key` holds `value`; `None` when `key` has no index.
     pub fn lookup_count(&self, key: &str, value: &IndexValue) -> Option<usize> {
-        self.index.count(key, value)
+        let nodes = &self.nodes;
+        self.index.count(key, value, |h| &nodes.at(h).node.metadata)
     }
 
     pub fn is_indexed(&self, key: &str) -> bool {
@@ -248,7 +274,7 @@ impl Graph {
         if node.id.is_empty() {
             return Err(GraphError::EmptyId);
         }
-        if self.nodes.contains_key(&node.id) {
+        if self.nodes.contains(&node.id) {
             return Err(GraphError::NodeExists(node.id.to_string()));
         }
         node.host = self.intern(&node.host);
@@ -256,7 +282,9 @@ impl Graph {
         node.deleted_at = None;
         let node = Arc::new(node);
         self.insert_node_raw(node.clone());
-        self.emit(GraphEvent::NodeAdded(node.clone()));
+        if self.observed() {
+            self.emit(GraphEvent::NodeAdded(node.clone()));
+        }
         Ok(node)
     }
 
@@ -267,15 +295,19 @@ impl Graph {
     }
 
     pub(crate) fn insert_node_raw(&mut self, node: Arc<Node>) {
-        self.index.insert(&node.id, &node.metadata);
         // A new node has no edges yet: an edge is only accepted once both its ends exist.
-        self.nodes.insert(
-            node.id.clone(),
-            NodeSlot {
-                node,
-                edges: SmallVec::new(),
-            },
-        );
+        let h = self.nodes.insert(NodeSlot {
+            node,
+            edges: SmallVec::new(),
+        });
+        let nodes = &self.nodes;
+        self.index.insert(h, |h| &nodes.at(h).node.metadata);
+    }
+
+    /// Re-indexes node `h` whose metadata was `old`.
+    fn reindex(&mut self, h: u32, old: &Metadata) {
+        let nodes = &self.nodes;
+        self.index.update(h, old, |h| &nodes.at(h).node.metadata);
     }
 
     /// Changes a node's metadata in one transaction: one revision, one event listing the
@@ -285,20 +317,28 @@ impl Graph {
         id: &str,
         f: impl FnOnce(&mut Metadata),
     ) -> Result<Arc<Node>, GraphError> {
-        let slot = self
+        let observed = self.observed();
+        let h = self
             .nodes
-            .get_mut(id)
+            .handle(id)
             .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+        let slot = self.nodes.at_mut(h);
         let mut next = Metadata::clone(&slot.node.metadata);
         f(&mut next);
-        let ops = slot.node.metadata.diff(&next);
-        if ops.is_empty() {
+        let ops = if observed {
+            slot.node.metadata.diff(&next)
+        } else {
+            Vec::new()
+        };
+        if (observed && ops.is_empty()) || (!observed && slot.node.metadata == next) {
             return Ok(slot.node.clone());
         }
         let old = std::mem::replace(&mut Arc::make_mut(&mut slot.node).metadata, next);
         let node = bump(&mut slot.node);
-        self.index.update(&node.id, &old, &node.metadata);
-        self.emit(GraphEvent::NodePartiallyUpdated(node.clone(), ops.into()));
+        self.reindex(h, &old);
+        if observed {
+            self.emit(GraphEvent::NodePartiallyUpdated(node.clone(), ops.into()));
+        }
         Ok(node)
     }
 
@@ -320,27 +360,31 @@ impl Graph {
         id: &str,
         metadata: Metadata,
     ) -> Result<Arc<Node>, GraphError> {
-        let slot = self
+        let h = self
             .nodes
-            .get_mut(id)
+            .handle(id)
             .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+        let slot = self.nodes.at_mut(h);
         if slot.node.metadata == metadata {
             return Ok(slot.node.clone());
         }
         let old = std::mem::replace(&mut Arc::make_mut(&mut slot.node).metadata, metadata);
         let node = bump(&mut slot.node);
-        self.index.update(&node.id, &old, &node.metadata);
-        self.emit(GraphEvent::NodeUpdated(node.clone()));
+        self.reindex(h, &old);
+        if self.observed() {
+            self.emit(GraphEvent::NodeUpdated(node.clone()));
+        }
         Ok(node)
     }
 
     /// Inserts or replaces a node coming from elsewhere (an agent, a peer), keeping its
     /// revision: an update applies only if its revision is newer than the stored one.
     pub fn upsert_node(&mut self, mut node: Node) -> Result<Applied, GraphError> {
-        let Some(slot) = self.nodes.get_mut(&node.id) else {
+        let Some(h) = self.nodes.handle(&node.id) else {
             self.add_node(node)?;
             return Ok(Applied::Added);
         };
+        let slot = self.nodes.at(h);
         if node.revision <= slot.node.revision {
             return Ok(Applied::Stale);
         }
@@ -357,11 +401,12 @@ impl Graph {
             self.intern(&node.origin)
         };
         node.deleted_at = None;
-        let slot = self.nodes.get_mut(&node.id).expect("checked above");
+        let slot = self.nodes.at_mut(h);
         let old = std::mem::replace(&mut slot.node, Arc::new(node));
-        let node = slot.node.clone();
-        self.index.update(&node.id, &old.metadata, &node.metadata);
-        self.emit(GraphEvent::NodeUpdated(node));
+        self.reindex(h, &old.metadata);
+        if self.observed() {
+            self.emit(GraphEvent::NodeUpdated(self.nodes.at(h).node.clone()));
+        }
         Ok(Applied::Updated)
     }
 
@@ -373,10 +418,11 @@ impl Graph {
         updated_at: TimeMs,
         ops: &[MetadataOp],
     ) -> Result<Applied, GraphError> {
-        let slot = self
+        let h = self
             .nodes
-            .get_mut(id)
+            .handle(id)
             .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+        let slot = self.nodes.at_mut(h);
         if revision <= slot.node.revision {
             return Ok(Applied::Stale);
         }
@@ -391,11 +437,13 @@ impl Graph {
         }
         n.revision = revision;
         n.updated_at = updated_at;
-        let node = slot.node.clone();
         if let Some(old) = old {
-            self.index.update(&node.id, &old, &node.metadata);
+            self.reindex(h, &old);
         }
-        self.emit(GraphEvent::NodePartiallyUpdated(node, ops.into()));
+        if self.observed() {
+            let node = self.nodes.at(h).node.clone();
+            self.emit(GraphEvent::NodePartiallyUpdated(node, ops.into()));
+        }
         Ok(Applied::Updated)
     }
 
@@ -407,17 +455,23 @@ impl Graph {
     /// Deletes a node as of time `at` (a remote deletion keeps the remote time).
     pub fn delete_node_at(&mut self, id: &str, at: TimeMs) -> Result<Arc<Node>, GraphError> {
         let edge_ids: SmallVec<[Id; 4]> = match self.nodes.get(id) {
-            Some(slot) => slot.edges.clone(),
+            Some(slot) => slot
+                .edges
+                .iter()
+                .map(|&e| self.edges.at(e).id.clone())
+                .collect(),
             None => return Err(GraphError::NodeNotFound(id.to_owned())),
         };
         for e in edge_ids {
             let _ = self.delete_edge_at(&e, at);
         }
-        let slot = self.nodes.remove(id).expect("checked above");
-        self.index.remove(&slot.node.id, &slot.node.metadata);
+        let (h, slot) = self.nodes.remove(id).expect("checked above");
+        self.index.remove(h, &slot.node.metadata);
         let mut node = slot.node;
         Arc::make_mut(&mut node).deleted_at = Some(at.max(node.updated_at));
-        self.emit(GraphEvent::NodeDeleted(node.clone()));
+        if self.observed() {
+            self.emit(GraphEvent::NodeDeleted(node.clone()));
+        }
         Ok(node)
     }
 
@@ -447,11 +501,11 @@ impl Graph {
         if edge.id.is_empty() {
             return Err(GraphError::EmptyId);
         }
-        if self.edges.contains_key(&edge.id) {
+        if self.edges.contains(&edge.id) {
             return Err(GraphError::EdgeExists(edge.id.to_string()));
         }
         for end in [&edge.parent, &edge.child] {
-            if !self.nodes.contains_key(end) {
+            if !self.nodes.contains(end) {
                 return Err(GraphError::DanglingEdge {
                     edge: edge.id.to_string(),
                     node: end.to_string(),
@@ -463,19 +517,23 @@ impl Graph {
         edge.deleted_at = None;
         let edge = Arc::new(edge);
         self.insert_edge_raw(edge.clone());
-        self.emit(GraphEvent::EdgeAdded(edge.clone()));
+        if self.observed() {
+            self.emit(GraphEvent::EdgeAdded(edge.clone()));
+        }
         Ok(edge)
     }
 
+    /// Adds an edge whose id is not present yet, linking it to whichever ends exist.
     pub(crate) fn insert_edge_raw(&mut self, edge: Arc<Edge>) {
-        for end in [&edge.parent, &edge.child] {
-            if let Some(slot) = self.nodes.get_mut(end)
-                && !slot.edges.contains(&edge.id)
+        let ends = [edge.parent.clone(), edge.child.clone()];
+        let h = self.edges.insert(edge);
+        for end in ends {
+            if let Some(slot) = self.nodes.get_mut(&end)
+                && !slot.edges.contains(&h)
             {
-                slot.edges.push(edge.id.clone());
+                slot.edges.push(h);
             }
         }
-        self.edges.insert(edge.id.clone(), edge);
     }
 
     /// Changes an edge's metadata in one transaction (see [`Graph::update_node`]).
@@ -484,19 +542,26 @@ impl Graph {
         id: &str,
         f: impl FnOnce(&mut Metadata),
     ) -> Result<Arc<Edge>, GraphError> {
+        let observed = self.observed();
         let slot = self
             .edges
             .get_mut(id)
             .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         let mut next = slot.metadata.clone();
         f(&mut next);
-        let ops = slot.metadata.diff(&next);
-        if ops.is_empty() {
+        let ops = if observed {
+            slot.metadata.diff(&next)
+        } else {
+            Vec::new()
+        };
+        if (observed && ops.is_empty()) || (!observed && slot.metadata == next) {
             return Ok(slot.clone());
         }
         Arc::make_mut(slot).metadata = next;
         let edge = bump(slot);
-        self.emit(GraphEvent::EdgePartiallyUpdated(edge.clone(), ops.into()));
+        if observed {
+            self.emit(GraphEvent::EdgePartiallyUpdated(edge.clone(), ops.into()));
+        }
         Ok(edge)
     }
 
@@ -515,7 +580,9 @@ impl Graph {
         }
         Arc::make_mut(slot).metadata = metadata;
         let edge = bump(slot);
-        self.emit(GraphEvent::EdgeUpdated(edge.clone()));
+        if self.observed() {
+            self.emit(GraphEvent::EdgeUpdated(edge.clone()));
+        }
         Ok(edge)
     }
 
@@ -538,8 +605,10 @@ impl Graph {
         edge.origin = self.intern(&edge.origin);
         edge.deleted_at = None;
         let edge = Arc::new(edge);
-        self.edges.insert(edge.id.clone(), edge.clone());
-        self.emit(GraphEvent::EdgeUpdated(edge));
+        *self.edges.get_mut(&edge.id).expect("checked above") = edge.clone();
+        if self.observed() {
+            self.emit(GraphEvent::EdgeUpdated(edge));
+        }
         Ok(Applied::Updated)
     }
 
@@ -565,7 +634,9 @@ impl Graph {
         e.revision = revision;
         e.updated_at = updated_at;
         let edge = slot.clone();
-        self.emit(GraphEvent::EdgePartiallyUpdated(edge, ops.into()));
+        if self.observed() {
+            self.emit(GraphEvent::EdgePartiallyUpdated(edge, ops.into()));
+        }
         Ok(Applied::Updated)
     }
 
@@ -574,17 +645,19 @@ impl Graph {
     }
 
     pub fn delete_edge_at(&mut self, id: &str, at: TimeMs) -> Result<Arc<Edge>, GraphError> {
-        let mut edge = self
+        let (h, mut edge) = self
             .edges
             .remove(id)
             .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
         for end in [&edge.parent, &edge.child] {
             if let Some(slot) = self.nodes.get_mut(end) {
-                slot.edges.retain(|e| **e != *id);
+                slot.edges.retain(|e| *e != h);
             }
         }
         Arc::make_mut(&mut edge).deleted_at = Some(at.max(edge.updated_at));
-        self.emit(GraphEvent::EdgeDeleted(edge.clone()));
+        if self.observed() {
+            self.emit(GraphEvent::EdgeDeleted(edge.clone()));
+        }
         Ok(edge)
     }
 
@@ -594,7 +667,7 @@ impl Graph {
         let at = TimeMs::now();
         let edges: Vec<Id> = self
             .edges
-            .values()
+            .iter()
             .filter(|e| &*e.origin == origin)
             .map(|e| e.id.clone())
             .collect();

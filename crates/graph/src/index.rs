@@ -33,6 +33,16 @@ impl IndexValue {
         }
     }
 
+    /// The borrowed form, for hashing and comparing without allocating.
+    pub(crate) fn as_scalar(&self) -> Scalar<'_> {
+        match self {
+            IndexValue::Str(s) => Scalar::Str(s),
+            IndexValue::Int(i) => Scalar::Int(*i),
+            IndexValue::Float(f) => Scalar::Float(*f),
+            IndexValue::Bool(b) => Scalar::Bool(*b),
+        }
+    }
+
     fn from_number(n: &serde_json::Number) -> Self {
         if let Some(i) = n.as_i64() {
             return IndexValue::Int(i);
@@ -42,6 +52,39 @@ impl IndexValue {
             IndexValue::Int(f as i64)
         } else {
             IndexValue::Float(f.to_bits())
+        }
+    }
+}
+
+/// An [`IndexValue`] borrowed from a JSON value: hashes and compares alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Scalar<'a> {
+    Str(&'a str),
+    Int(i64),
+    Float(u64),
+    Bool(bool),
+}
+
+impl<'a> Scalar<'a> {
+    pub(crate) fn of(v: &'a Value) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(Scalar::Str(s)),
+            Value::Bool(b) => Some(Scalar::Bool(*b)),
+            Value::Number(n) => Some(match IndexValue::from_number(n) {
+                IndexValue::Int(i) => Scalar::Int(i),
+                IndexValue::Float(f) => Scalar::Float(f),
+                _ => unreachable!("numbers normalise to Int or Float"),
+            }),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_owned(self) -> IndexValue {
+        match self {
+            Scalar::Str(s) => IndexValue::Str(s.into()),
+            Scalar::Int(i) => IndexValue::Int(i),
+            Scalar::Float(f) => IndexValue::Float(f),
+            Scalar::Bool(b) => IndexValue::Bool(b),
         }
     }
 }
@@ -98,7 +141,8 @@ impl Holders {
     }
 }
 
-/// Value → ids, for each indexed key.
+/// Value → ids, for each indexed key. A standalone index keyed by ids; the graph itself uses
+/// a more compact one keyed by element handles (`node_index.rs`).
 #[derive(Debug)]
 pub struct MetadataIndex {
     keys: Vec<Box<str>>,

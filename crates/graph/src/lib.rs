@@ -33,8 +33,11 @@ mod graph;
 mod history;
 mod id;
 mod index;
+mod interned;
 mod metadata;
+mod node_index;
 mod shared;
+mod slab;
 mod time;
 mod view;
 

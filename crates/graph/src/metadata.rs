@@ -4,52 +4,43 @@
 //! matches a value the list contains (Skydive's list-aware term match): that rule lives in
 //! `values_at`, used by the indexes and by query predicates alike.
 //!
-//! Representation: the top level is a vector sorted by key, with keys interned process-wide.
-//! A graph holds millions of small maps that share a few dozen key names; a `BTreeMap` would
-//! allocate a full 11-slot node plus a copy of every key for each of them (about 3x the
-//! memory, measured by `bench/graph_bench`). Nested objects stay `serde_json` maps: they are
-//! rarer and their keys vary more. Serialised output is sorted by key, like Skydive's (Go
-//! marshals maps in key order).
+//! Representation: the top level is a boxed slice of entries sorted by key, each entry an
+//! `Arc<(key, value)>` shared process-wide when its value is small and likely to repeat (see
+//! `interned.rs`): a graph holds millions of small maps that share a few dozen key names and
+//! mostly the same values (`Type`, `State`, `MTU`, `LinkFlags`…). A node's metadata then costs
+//! 8 bytes per entry plus its unique values; a `BTreeMap` cost a full 11-slot node plus a copy
+//! of every key and value (about 5x the memory, measured by `bench/graph_bench`). Nested
+//! objects stay `serde_json` maps: they are rarer and their keys vary more. Serialised output
+//! is sorted by key, like Skydive's (Go marshals maps in key order).
 
-use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
-use parking_lot::RwLock;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-/// Interned key names. Bounded so hostile input with endless distinct keys cannot grow it
-/// forever: past the bound, keys are simply not shared.
-static KEYS: LazyLock<RwLock<HashSet<Arc<str>>>> = LazyLock::new(Default::default);
-const MAX_INTERNED_KEYS: usize = 65_536;
-
-fn intern(key: &str) -> Arc<str> {
-    if let Some(k) = KEYS.read().get(key) {
-        return k.clone();
-    }
-    let mut keys = KEYS.write();
-    if let Some(k) = keys.get(key) {
-        return k.clone();
-    }
-    let k: Arc<str> = Arc::from(key);
-    if keys.len() < MAX_INTERNED_KEYS {
-        keys.insert(k.clone());
-    }
-    k
-}
+use crate::interned::{Entry, entry, intern_key};
 
 /// The metadata of a node or edge: a JSON object.
-#[derive(Clone, Default, PartialEq)]
-pub struct Metadata(Vec<(Arc<str>, Value)>);
+#[derive(Clone, Default)]
+pub struct Metadata(Box<[Arc<Entry>]>);
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len()
+            && self
+                .0
+                .iter()
+                .zip(other.0.iter())
+                .all(|(a, b)| Arc::ptr_eq(a, b) || **a == **b)
+    }
+}
 
 impl fmt::Debug for Metadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (&**k, v)))
-            .finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -66,7 +57,6 @@ impl Metadata {
         for (k, v) in pairs {
             m.set(k.as_ref(), v.into());
         }
-        m.0.shrink_to_fit();
         m
     }
 
@@ -81,7 +71,7 @@ impl Metadata {
 
     /// Top-level entries, sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.0.iter().map(|(k, v)| (&**k, v))
+        self.0.iter().map(|e| (&*e.key, &e.value))
     }
 
     /// A copy as a JSON object.
@@ -92,11 +82,27 @@ impl Metadata {
     }
 
     fn slot(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| (**k).cmp(key))
+        self.0.binary_search_by(|e| (*e.key).cmp(key))
     }
 
     fn top(&self, key: &str) -> Option<&Value> {
-        self.slot(key).ok().map(|i| &self.0[i].1)
+        self.slot(key).ok().map(|i| &self.0[i].value)
+    }
+
+    /// Inserts `e` at position `i` (keys stay sorted): one exact-size allocation.
+    fn insert_at(&mut self, i: usize, e: Arc<Entry>) {
+        let mut v = Vec::with_capacity(self.0.len() + 1);
+        v.extend_from_slice(&self.0[..i]);
+        v.push(e);
+        v.extend_from_slice(&self.0[i..]);
+        self.0 = v.into_boxed_slice();
+    }
+
+    fn remove_at(&mut self, i: usize) -> Arc<Entry> {
+        let mut v = std::mem::take(&mut self.0).into_vec();
+        let e = v.remove(i);
+        self.0 = v.into_boxed_slice();
+        e
     }
 
     /// The value at a dotted key, if every step exists. An exact top-level key wins over
@@ -129,36 +135,50 @@ impl Metadata {
             Some((f, r)) => (f, Some(r)),
             None => (key, None),
         };
+        let Some(rest) = rest else {
+            return match self.slot(first) {
+                Ok(i) if self.0[i].value == value => false,
+                Ok(i) => {
+                    self.0[i] = entry(self.0[i].key.clone(), value);
+                    true
+                }
+                Err(i) => {
+                    self.insert_at(i, entry(intern_key(first), value));
+                    true
+                }
+            };
+        };
         let i = match self.slot(first) {
             Ok(i) => i,
             Err(i) => {
-                let init = if rest.is_some() {
-                    Value::Object(Map::new())
-                } else {
-                    Value::Null
-                };
-                self.0.insert(i, (intern(first), init));
-                if rest.is_none() {
-                    self.0[i].1 = value;
-                    return true;
-                }
+                self.insert_at(i, entry(intern_key(first), Value::Object(Map::new())));
                 i
             }
         };
-        let Some(rest) = rest else {
-            if self.0[i].1 == value {
+        if self.0[i].value.is_object() {
+            let mut probe = &self.0[i].value;
+            let mut found = true;
+            for p in rest.split('.') {
+                match probe.as_object().and_then(|m| m.get(p)) {
+                    Some(v) => probe = v,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                }
+            }
+            if found && *probe == value {
                 return false;
             }
-            self.0[i].1 = value;
-            return true;
-        };
-        set_nested(&mut self.0[i].1, rest, value)
+        }
+        set_nested(&mut Arc::make_mut(&mut self.0[i]).value, rest, value)
     }
 
     /// Removes a dotted key; returns the removed value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         if let Ok(i) = self.slot(key) {
-            return Some(self.0.remove(i).1);
+            let e = self.remove_at(i);
+            return Some(Arc::try_unwrap(e).map_or_else(|e| e.value.clone(), |e| e.value));
         }
         let (first, rest) = key.split_once('.')?;
         let i = self.slot(first).ok()?;
@@ -166,7 +186,13 @@ impl Metadata {
             Some((p, l)) => (Some(p), l),
             None => (None, rest),
         };
-        let mut cur = self.0[i].1.as_object_mut()?;
+        // Look before copying a shared entry.
+        let mut probe = self.0[i].value.as_object()?;
+        for p in parent.into_iter().flat_map(|p| p.split('.')) {
+            probe = probe.get(p)?.as_object()?;
+        }
+        probe.get(last)?;
+        let mut cur = Arc::make_mut(&mut self.0[i]).value.as_object_mut()?;
         for p in parent.into_iter().flat_map(|p| p.split('.')) {
             cur = cur.get_mut(p)?.as_object_mut()?;
         }
@@ -212,9 +238,13 @@ impl Metadata {
     /// The operations that turn `self` into `other`, at top-level key granularity.
     pub fn diff(&self, other: &Metadata) -> Vec<MetadataOp> {
         let mut ops = Vec::new();
-        for (k, v) in other.iter() {
-            if self.top(k) != Some(v) {
-                ops.push(MetadataOp::add(k, v.clone()));
+        for e in other.0.iter() {
+            let same = match self.slot(&e.key) {
+                Ok(i) => Arc::ptr_eq(&self.0[i], e) || self.0[i].value == e.value,
+                Err(_) => false,
+            };
+            if !same {
+                ops.push(MetadataOp::add(&*e.key, e.value.clone()));
             }
         }
         for (k, _) in self.iter() {
@@ -250,25 +280,39 @@ fn set_nested(slot: &mut Value, dotted: &str, value: Value) -> bool {
     false
 }
 
+/// Sorted, last-of-duplicates-wins entries from interned keys and values.
+fn from_sorted_unique(mut v: Vec<(Arc<str>, Value)>) -> Metadata {
+    // Stable sort, then keep the last of duplicate keys, as JSON object parsing does.
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<Arc<Entry>> = Vec::with_capacity(v.len());
+    let mut pending: Option<(Arc<str>, Value)> = None;
+    for (k, val) in v {
+        match &mut pending {
+            Some(p) if p.0 == k => p.1 = val,
+            _ => {
+                if let Some((pk, pv)) = pending.replace((k, val)) {
+                    out.push(entry(pk, pv));
+                }
+            }
+        }
+    }
+    if let Some((pk, pv)) = pending {
+        out.push(entry(pk, pv));
+    }
+    Metadata(out.into_boxed_slice())
+}
+
 impl Metadata {
     /// Metadata from top-level `(key, value)` entries, keys taken literally (not as dotted
     /// paths); of duplicate keys the last wins, as when parsing a JSON object. For decoders
     /// that read entries one at a time: no intermediate JSON map and no copy of each key.
     pub fn from_entries<K: AsRef<str>>(entries: impl IntoIterator<Item = (K, Value)>) -> Self {
-        let mut v: Vec<(Arc<str>, Value)> = entries
-            .into_iter()
-            .map(|(k, val)| (intern(k.as_ref()), val))
-            .collect();
-        // Stable sort, then keep the last of duplicate keys.
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v.dedup_by(|later, kept| {
-            let dup = later.0 == kept.0;
-            if dup {
-                std::mem::swap(&mut later.1, &mut kept.1);
-            }
-            dup
-        });
-        Metadata(v)
+        from_sorted_unique(
+            entries
+                .into_iter()
+                .map(|(k, val)| (intern_key(k.as_ref()), val))
+                .collect(),
+        )
     }
 }
 
@@ -276,17 +320,15 @@ impl From<Map<String, Value>> for Metadata {
     fn from(m: Map<String, Value>) -> Self {
         // A serde_json map is already sorted by key (no `preserve_order`), but sort anyway so
         // the invariant never depends on a feature flag elsewhere in the build.
-        let mut v: Vec<(Arc<str>, Value)> = m.into_iter().map(|(k, v)| (intern(&k), v)).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        Metadata(v)
+        from_sorted_unique(m.into_iter().map(|(k, v)| (intern_key(&k), v)).collect())
     }
 }
 
 impl Serialize for Metadata {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            map.serialize_entry(&**k, v)?;
+        for e in self.0.iter() {
+            map.serialize_entry(&*e.key, &e.value)?;
         }
         map.end()
     }
@@ -306,18 +348,9 @@ impl<'de> Deserialize<'de> for Metadata {
                 while let Some((k, val)) =
                     access.next_entry::<std::borrow::Cow<'de, str>, Value>()?
                 {
-                    v.push((intern(&k), val));
+                    v.push((intern_key(&k), val));
                 }
-                // Stable sort then keep the last of duplicate keys, as JSON object parsing does.
-                v.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut out: Vec<(Arc<str>, Value)> = Vec::with_capacity(v.len());
-                for (k, val) in v {
-                    match out.last_mut() {
-                        Some(last) if last.0 == k => last.1 = val,
-                        _ => out.push((k, val)),
-                    }
-                }
-                Ok(Metadata(out))
+                Ok(from_sorted_unique(v))
             }
         }
         d.deserialize_map(V)
