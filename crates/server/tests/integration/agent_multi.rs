@@ -43,7 +43,15 @@ async fn two_agents_one_analyzer() {
         ast["TopologyProbes"]["netlink"]["State"], "running",
         "{ast}"
     );
-    assert!(ast["Clients"].is_object() && ast["FlowProbes"].is_object());
+    assert!(ast["Clients"].is_object(), "{ast}");
+    // Skydive's agent lists its flow probes by name.
+    assert!(
+        ast["FlowProbes"]
+            .as_array()
+            .is_some_and(|p| p.contains(&json!("ovssflow"))),
+        "{ast}"
+    );
+    assert_eq!(ast["Captures"], json!({}), "{ast}");
     // Its own /ws/subscriber serves its graph and says who answers.
     let (mut ws, resp) = tokio_tungstenite::connect_async(
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
