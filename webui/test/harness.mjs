@@ -188,11 +188,16 @@ function ip(...args) {
 /**
  * Namespaces, veths and a Linux bridge under names unique to this process
  * (`skw<pid>x<n>…`, at most 15 characters for interfaces).
+ *
+ * Each namespace is also bind-mounted in `runPath`, a directory of the lab's own: an agent
+ * given it as `agent.topology.netns.run_path` sees the lab's namespaces and not the others
+ * of the machine (other tests and benchmarks may hold hundreds in /var/run/netns).
  */
 export class Lab {
   constructor() {
     labCounter++;
     this.prefix = `skw${process.pid % 100000}x${labCounter}`;
+    this.runPath = mkdtempSync(join(tmpdir(), 'skydive-webui-netns-'));
     /** @type {string[]} */
     this.namespaces = [];
     /** @type {string[]} */
@@ -207,7 +212,16 @@ export class Lab {
     ip('netns', 'add', n);
     this.namespaces.push(n);
     ip('-n', n, 'link', 'set', 'lo', 'up');
+    writeFileSync(join(this.runPath, n), '');
+    execFileSync('mount', ['--bind', `/var/run/netns/${n}`, join(this.runPath, n)], { stdio: ['ignore', 'pipe', 'pipe'] });
     return n;
+  }
+
+  /** Removes namespace `n`'s mount from `runPath`. */
+  unbind(n) {
+    const m = join(this.runPath, n);
+    try { execFileSync('umount', [m], { stdio: 'ignore' }); } catch { /* not mounted */ }
+    rmSync(m, { force: true });
   }
 
   bridge(suffix) {
@@ -249,14 +263,19 @@ export class Lab {
   }
 
   deleteNetns(n) {
+    this.unbind(n);
     ip('netns', 'del', n);
     this.namespaces = this.namespaces.filter((x) => x !== n);
   }
 
   cleanup() {
     for (const l of this.links.reverse()) { try { ip('link', 'del', l); } catch { /* gone with its namespace */ } }
-    for (const n of this.namespaces.reverse()) { try { ip('netns', 'del', n); } catch { /* already gone */ } }
+    for (const n of this.namespaces.reverse()) {
+      this.unbind(n);
+      try { ip('netns', 'del', n); } catch { /* already gone */ }
+    }
     this.links = []; this.namespaces = [];
+    rmSync(this.runPath, { recursive: true, force: true });
     liveLabs.delete(this);
   }
 }

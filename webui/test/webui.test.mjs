@@ -43,10 +43,16 @@ describe('web UI', { skip: why ?? false }, () => {
         lab.plugOvs(names.vm2, ovs, names.ovsbr, 'p2', '10.231.1.2/24');
       }
     }
-    sd = await Skydive.start({
-      // The ovsdb probe on the private OVS; ovssflow collectors where its vswitchd runs.
-      config: ovs ? `agent:\n  topology:\n    probes: [ovsdb]\n  flow:\n    sflow:\n      netns: ${names.sw}\novs:\n  ovsdb: ${ovs.address}\n` : undefined,
-    });
+    // The lab's namespaces only (lab.runPath); the ovsdb probe on the private OVS, and
+    // ovssflow collectors where its vswitchd runs.
+    const config = !lab ? undefined : [
+      'agent:',
+      '  topology:',
+      `    netns: {run_path: ${lab.runPath}}`,
+      ...(ovs ? ['    probes: [ovsdb]', '  flow:', `    sflow: {netns: ${names.sw}}`, 'ovs:', `  ovsdb: ${ovs.address}`] : []),
+      '',
+    ].join('\n');
+    sd = await Skydive.start({ config });
     br = await openBrowser();
     page = br.page;
     // Generous: the first load of a debug build on a busy machine (shared with builds).
