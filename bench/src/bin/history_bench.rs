@@ -2,7 +2,10 @@
 //!
 //! Builds a synthetic topology with the embedded store attached, notes a time t, changes 10%
 //! of the interfaces (an `MTU` update each) and deletes 1% of the namespaces, then measures
-//! reading the graph as of t (`HistoryStore::view`) and a Gremlin `At(t)` count through it.
+//! reading the graph as of t: the revisions alone (`HistoryStore::revisions`: read and
+//! decode), the indexed view (`HistoryStore::view`: read, decode and build) and a Gremlin
+//! `At(t)` count through it. Also prints the store's counters (checkpoints, buffer waits,
+//! drops) and the process's resident memory, current and peak.
 //!
 //! Usage: history_bench [NODES...]   (default: 100000 1000000)
 
@@ -55,41 +58,89 @@ fn run(target: usize) {
     let rss0 = rss_bytes();
     let t0 = Instant::now();
     build(&mut g, shape);
+    let built = t0.elapsed();
     store.flush().expect("flush");
     let ingest = t0.elapsed();
     let elements = g.node_count() + g.edge_count();
     println!(
-        "\n{} nodes + {} edges recorded in {:.0} ms ({:.0} events/s with history, flushed), RSS +{} MiB",
+        "\n{} nodes + {} edges recorded in {:.0} ms ({:.0} events/s with history, flushed; \
+         graph alone done at {:.0} ms), RSS +{} MiB",
         g.node_count(),
         g.edge_count(),
         ms(ingest),
         elements as f64 / ingest.as_secs_f64(),
+        ms(built),
         rss_bytes().saturating_sub(rss0) >> 20
     );
+    print_stats("after the build", &store);
 
     std::thread::sleep(Duration::from_millis(5));
     let t = TimeMs::now();
     std::thread::sleep(Duration::from_millis(5));
+    let t1 = Instant::now();
     churn(&mut g);
     store.flush().expect("flush");
+    println!(
+        "  churn after t, flushed           {:.0} ms",
+        ms(t1.elapsed())
+    );
+    print_stats("after the churn", &store);
 
     let veth_now = g.nodes_by("Type", "veth").len();
-    let l = latency(3, || {
+    let l = latency(runs(target), || {
+        let (n, _) = store.revisions(TimeSlice::at(t)).expect("revisions");
+        assert!(!n.is_empty());
+    });
+    println!("  revisions at t (read only)       {l}");
+    let l = latency(runs(target), || {
         let v = store.view(TimeSlice::at(t)).expect("view");
         assert!(v.node_count() > 0);
     });
-    println!("  view at t (read + build)        {l}");
+    println!("  view at t (read + build)         {l}");
     let source = Source(store.clone());
     let q = format!("G.At({}).V().Has('Type','veth').Count()", t.millis());
     let cx = Context::new(&g).with_history(&source);
     let past = execute(&q, &cx).expect("query").to_json();
-    let l = latency(3, || {
+    let l = latency(runs(target), || {
         execute(&q, &cx).expect("query");
     });
     println!("  {q:<34} {l}   -> {past} (live: {veth_now})");
+    println!(
+        "  RSS now {} MiB, peak {} MiB (process, whole run so far)",
+        rss_bytes() >> 20,
+        peak_rss_bytes() >> 20
+    );
     drop(g);
     store.close().expect("close");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs of each measured query: fewer on the largest graphs, where one takes seconds.
+fn runs(nodes: usize) -> usize {
+    if nodes > 200_000 { 3 } else { 5 }
+}
+
+fn print_stats(when: &str, store: &HistoryStore) {
+    let s = store.stats();
+    println!(
+        "  store {when}: {} events written, {} dropped, {} record waits, {} checkpoints \
+         written, {} MiB on disk",
+        s.events_written,
+        s.events_dropped,
+        s.record_waits,
+        s.checkpoints_written,
+        s.disk_bytes >> 20
+    );
+}
+
+/// Peak resident set size of this process (`VmHWM`), in bytes.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Changes the graph after t: 10% of the veths get a new MTU, 1% of namespaces go.
