@@ -496,15 +496,12 @@ mod tests {
         node(&g, "ns1", "netns", &[]);
         let br = node(&g, "br-int", "ovsbridge", &[("UUID", json!("u-br"))]);
         let auto = auto_capture("h1");
-        let captures = vec![
-            capture("c2", "G.V()", ""),
+        // As `wanted` orders them: the analyzer's by id, then the agent's own.
+        let ordered = [
             capture("c1", "G.V().Has('Type', 'ovsbridge')", "ovssflow"),
+            capture("c2", "G.V()", ""),
             auto.clone(),
         ];
-        // As `wanted` orders them: the analyzer's by id, then the agent's own.
-        let mut ordered = captures[..2].to_vec();
-        ordered.sort_by(|a, b| a.uuid.cmp(&b.uuid));
-        ordered.push(auto.clone());
         let w = select_all(&g, "h1", &ordered);
         // The host and the namespace have no default capture type: skipped, not errors.
         assert_eq!(w.len(), 3, "{:?}", w.keys().collect::<Vec<_>>());
