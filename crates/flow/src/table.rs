@@ -10,8 +10,9 @@
 //! bytes: L2 length in L2 key mode, L3 length in L3 mode), last-seen time, TCP finish state
 //! and RTT. A miss computes the flow's stable ids and stores its identity as plain data
 //! beside the entry. Nothing on this path allocates: entries live in two dense slabs
-//! (what a packet touches, 160 bytes; what only updates read, 176 bytes) reserved for up
-//! to `max_entries` flows (virtual memory: pages are touched as flows arrive).
+//! (what every packet touches, 128 bytes on a 64-byte boundary, so two cache lines; what
+//! updates and a few packets read, 208 bytes: RTT clock, sampling rate, UUID) reserved for
+//! up to `max_entries` flows (virtual memory: pages are touched as flows arrive).
 //!
 //! # Timers
 //! Time only moves when the caller says so: each packet's timestamp, or [`FlowTable::tick`]
@@ -200,35 +201,69 @@ fn spread(h: u32) -> u64 {
     u64::from(h) << 32 | u64::from(h)
 }
 
-/// What a packet reads and writes: the key and the counters, 160 bytes. `repr(C)` keeps
-/// the key first and the counters right after it, the lines a packet touches.
-#[repr(C)]
+/// What every packet reads and writes: the key and the counters, 128 bytes on a 64-byte
+/// boundary, so a lookup and its update touch exactly two cache lines (which the CPU's
+/// adjacent-line prefetch fetches as a pair) and one page. `repr(C)` keeps the key first.
+/// What only some packets need (the RTT clock, sFlow's sampling rate, the UUID of a tunnel
+/// flow for its inner flows) lives in [`Cold`].
+#[repr(C, align(64))]
 struct Entry {
     key: FlowKey,
-    uuid: u64,
     ab_packets: u64,
     ab_bytes: u64,
     ba_packets: u64,
     ba_bytes: u64,
     last_ns: i64,
-    rtt_start_ns: i64,
-    rtt_ns: i64,
     /// Update version of the last packet: `> table.version` means touched since the last
     /// update.
-    touched: u64,
-    sampling_rate: u32,
+    touched: u32,
     finish: FinishType,
     /// The first packet's `swapped` flag: packets with the same flag go A→B.
     a_swapped: bool,
-    rtt_start_ab: bool,
     /// False once removed (the slot waits in the free list).
     live: bool,
+}
+
+/// The RTT clock of a flow: started by a request (SYN, echo request), stopped by the reply
+/// in the other direction.
+struct Rtt {
+    start_ns: i64,
+    /// Direction of the request that started the clock.
+    start_ab: bool,
+    ns: i64,
+}
+
+impl Rtt {
+    const IDLE: Rtt = Rtt {
+        start_ns: NO_RTT_START,
+        start_ab: false,
+        ns: 0,
+    };
+
+    /// A request (SYN, echo request): the first one starts the clock.
+    fn begin(&mut self, ab: bool, now: i64) {
+        if self.start_ns == NO_RTT_START {
+            self.start_ns = now;
+            self.start_ab = ab;
+        }
+    }
+
+    /// A reply in the other direction (SYN-ACK, RST, echo reply) stops it.
+    fn end(&mut self, ab: bool, now: i64) {
+        if self.start_ns != NO_RTT_START && ab != self.start_ab {
+            self.ns = now.saturating_sub(self.start_ns).max(0);
+            self.start_ns = NO_RTT_START;
+        }
+    }
 }
 
 /// What only updates and queries read, at the same index as its [`Entry`]: the parts of
 /// the flow's identity its key does not hold (the network layer is rebuilt from the key),
 /// and the last emission.
 struct Cold {
+    uuid: u64,
+    rtt: Rtt,
+    sampling_rate: u32,
     layers: LayerPath,
     link: Option<LinkInfo>,
     /// The first packet's ports (a UDP tunnel's key keeps only the destination port).
@@ -246,8 +281,11 @@ struct Cold {
 
 impl Cold {
     /// The identity of a new flow, oriented by its first packet (A = its sender).
-    fn first_packet(seg: &Segment<'_>, ids: &StableIds, start_ms: i64) -> Cold {
+    fn first_packet(seg: &Segment<'_>, ids: &StableIds, uuid: u64, start_ms: i64) -> Cold {
         Cold {
+            uuid,
+            rtt: Rtt::IDLE,
+            sampling_rate: 0,
             layers: seg.path,
             link: seg.link.map(|l| LinkInfo {
                 a: *l.src,
@@ -288,8 +326,9 @@ pub struct FlowTable {
     free: Vec<u32>,
     /// Entries touched since the last scan (each once): what the next update emits.
     touched: Vec<u32>,
-    /// Incremented by each update scan.
-    version: u64,
+    /// Incremented by each update scan: one per `update` period (`flow.update` is at least
+    /// 1 s, so 32 bits last 136 years).
+    version: u32,
     /// Next update time (ns); `i64::MIN` until the first packet or tick starts the clock.
     next_update_ns: i64,
     /// Next sweep for idle and finished flows (ns).
@@ -373,16 +412,12 @@ impl FlowTable {
         ts: Timestamp,
         sampling_rate: u32,
     ) -> Result<(), DecodeError> {
-        self.stats.packets += 1;
-        self.stats.bytes += u64::from(wire_len.max(frame.len() as u32));
-        if ts.as_nanos() >= self.next_update_ns {
-            self.clock(ts);
-        }
-        let mut parent = 0;
+        self.count_frame(frame, wire_len, ts);
+        let mut parent = None;
         let res = decode_with(frame, wire_len, link, |seg| {
             match self.account(seg, parent, ts, sampling_rate) {
-                Some(uuid) => {
-                    parent = uuid;
+                Some(index) => {
+                    parent = Some(index);
                     true
                 }
                 None => false,
@@ -392,6 +427,17 @@ impl FlowTable {
             self.stats.decode_errors.add(e);
         }
         res
+    }
+
+    /// The per-frame part of [`FlowTable::process_sampled_frame`] before decoding: counters
+    /// and the clock.
+    #[inline]
+    fn count_frame(&mut self, frame: &[u8], wire_len: u32, ts: Timestamp) {
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(wire_len.max(frame.len() as u32));
+        if ts.as_nanos() >= self.next_update_ns {
+            self.clock(ts);
+        }
     }
 
     /// Accounts an already decoded frame (the decode error, if any, is the caller's to count).
@@ -405,10 +451,10 @@ impl FlowTable {
         if ts.as_nanos() >= self.next_update_ns {
             self.clock(ts);
         }
-        let mut parent = 0;
+        let mut parent = None;
         for seg in layers.segments() {
             match self.account(seg, parent, ts, sampling_rate) {
-                Some(uuid) => parent = uuid,
+                Some(index) => parent = Some(index),
                 None => break,
             }
         }
@@ -448,12 +494,13 @@ impl FlowTable {
                 found.push(slot.index);
             }
         }
-        // Then a read of each line of each entry (160 bytes over 3 lines: the key's start,
-        // the uuid and counters, the update version), again all in flight together.
+        // Then a read of both lines of each entry (the key's start, the update version),
+        // and of the line of its cold part that a sampled packet writes, again all in
+        // flight together.
         let mut touch = 0u64;
         for &i in &found {
-            if let Some(e) = self.entries.get(i as usize) {
-                touch ^= e.key.first_word() ^ e.uuid ^ e.touched;
+            if let (Some(e), Some(c)) = (self.entries.get(i as usize), self.cold.get(i as usize)) {
+                touch ^= e.key.first_word() ^ u64::from(e.touched) ^ u64::from(c.sampling_rate);
             }
         }
         std::hint::black_box(touch);
@@ -524,16 +571,19 @@ impl FlowTable {
         self.snapshot().map(|u| u.to_flow(&self.ids))
     }
 
-    /// Accounts one segment; returns its flow's UUID (the next segment's parent), or `None`
-    /// when the table is full.
+    /// Accounts one segment; returns its flow's entry (the next segment's parent), or
+    /// `None` when the table is full. `parent` is the enclosing segment's entry.
     #[inline]
     fn account(
         &mut self,
         seg: &Segment<'_>,
-        parent: u64,
+        parent: Option<usize>,
         ts: Timestamp,
         sampling_rate: u32,
-    ) -> Option<u64> {
+    ) -> Option<usize> {
+        // The parent's UUID is read only for inner segments: most packets never touch a
+        // cold part.
+        let parent = parent.map_or(0, |i| self.cold[i].uuid);
         let (key, swapped) = FlowKey::new(seg, parent, self.cfg.layer_key_mode);
         let hash = key.table_hash(self.seed);
         self.account_keyed(seg, &key, swapped, hash, ts, sampling_rate)
@@ -549,7 +599,7 @@ impl FlowTable {
         hash: u32,
         ts: Timestamp,
         sampling_rate: u32,
-    ) -> Option<u64> {
+    ) -> Option<usize> {
         let len = match self.cfg.layer_key_mode {
             LayerKeyMode::L3 if seg.ip_length > 0 => seg.ip_length,
             _ => seg.length,
@@ -563,8 +613,21 @@ impl FlowTable {
         if entry.touched <= self.version {
             self.touched.push(index as u32);
         }
-        entry.update(seg, swapped, len, ts, version, sampling_rate);
-        Some(entry.uuid)
+        let ab = entry.update(seg, swapped, len, ts, version);
+        // Rare per packet: sampled frames (sFlow) and the packets that start or stop an RTT
+        // clock write to the cold part.
+        if sampling_rate != 0 {
+            self.cold[index].sampling_rate = sampling_rate;
+        }
+        if let Some((begin, now)) = rtt_event(seg, ts) {
+            let rtt = &mut self.cold[index].rtt;
+            if begin {
+                rtt.begin(ab, now);
+            } else {
+                rtt.end(ab, now);
+            }
+        }
+        Some(index)
     }
 
     /// The entry of `key`, created on a miss; `None` when it is new and the table is full.
@@ -592,8 +655,8 @@ impl FlowTable {
         let ids = key.ids();
         let start_ms = ts.as_millis();
         let uuid = ids.uuid(start_ms, &self.ids.node_tid);
-        let entry = Entry::new(*key, uuid, swapped, ts);
-        let cold = Cold::first_packet(seg, &ids, start_ms);
+        let entry = Entry::new(*key, swapped, ts);
+        let cold = Cold::first_packet(seg, &ids, uuid, start_ms);
         let index = match self.free.pop() {
             Some(i) => {
                 self.entries[i as usize] = entry;
@@ -758,9 +821,40 @@ struct Pass {
 
 /// The update being emitted.
 struct Window {
-    version: u64,
+    version: u32,
     from_ms: i64,
     to_ms: i64,
+}
+
+/// Whether `seg` starts (`true`) or stops (`false`) its flow's RTT clock, with the time:
+/// a SYN or an echo request starts it; a SYN-ACK, an RST or an echo reply stops it.
+#[inline]
+fn rtt_event(seg: &Segment<'_>, ts: Timestamp) -> Option<(bool, i64)> {
+    let begin = if let Some(t) = seg.transport {
+        if t.kind != TransportKind::Tcp {
+            return None;
+        }
+        let syn = t.tcp_flags & tcp_flags::SYN != 0;
+        let ack = t.tcp_flags & tcp_flags::ACK != 0;
+        let rst = t.tcp_flags & tcp_flags::RST != 0;
+        if syn && !ack {
+            true
+        } else if (syn && ack) || rst {
+            false
+        } else {
+            return None;
+        }
+    } else {
+        let icmp = seg.icmp?;
+        if icmp.is_echo_request() {
+            true
+        } else if icmp.is_echo_reply() {
+            false
+        } else {
+            return None;
+        }
+    };
+    Some((begin, ts.as_nanos()))
 }
 
 fn duration_ns(d: Duration) -> i64 {
@@ -768,27 +862,23 @@ fn duration_ns(d: Duration) -> i64 {
 }
 
 impl Entry {
-    fn new(key: FlowKey, uuid: u64, swapped: bool, ts: Timestamp) -> Entry {
+    fn new(key: FlowKey, swapped: bool, ts: Timestamp) -> Entry {
         Entry {
             key,
-            uuid,
             ab_packets: 0,
             ab_bytes: 0,
             ba_packets: 0,
             ba_bytes: 0,
             last_ns: ts.as_nanos(),
-            rtt_start_ns: NO_RTT_START,
-            rtt_ns: 0,
             touched: 0,
-            sampling_rate: 0,
             finish: FinishType::NotFinished,
             a_swapped: swapped,
-            rtt_start_ab: false,
             live: true,
         }
     }
 
-    /// The per-packet update: counters, time, TCP finish state, RTT.
+    /// The per-packet update: counters, time, TCP finish state. Returns whether the packet
+    /// went A→B.
     #[inline]
     fn update(
         &mut self,
@@ -796,9 +886,8 @@ impl Entry {
         swapped: bool,
         len: u32,
         ts: Timestamp,
-        version: u64,
-        sampling_rate: u32,
-    ) {
+        version: u32,
+    ) -> bool {
         let ab = swapped == self.a_swapped;
         if ab {
             self.ab_packets += 1;
@@ -807,55 +896,16 @@ impl Entry {
             self.ba_packets += 1;
             self.ba_bytes += u64::from(len);
         }
-        let now = ts.as_nanos();
-        self.last_ns = self.last_ns.max(now);
+        self.last_ns = self.last_ns.max(ts.as_nanos());
         self.touched = version;
-        if sampling_rate != 0 {
-            self.sampling_rate = sampling_rate;
-        }
-        if let Some(t) = seg.transport {
-            if t.kind == TransportKind::Tcp {
-                self.tcp(t.tcp_flags, ab, now);
-            }
-        } else if let Some(icmp) = seg.icmp {
-            if icmp.is_echo_request() {
-                self.rtt_begin(ab, now);
-            } else if icmp.is_echo_reply() {
-                self.rtt_end(ab, now);
+        if let Some(t) = seg.transport.filter(|t| t.kind == TransportKind::Tcp) {
+            if t.tcp_flags & tcp_flags::RST != 0 {
+                self.finish = FinishType::TcpRst;
+            } else if t.tcp_flags & tcp_flags::FIN != 0 && self.finish == FinishType::NotFinished {
+                self.finish = FinishType::TcpFin;
             }
         }
-    }
-
-    fn tcp(&mut self, flags: u8, ab: bool, now: i64) {
-        let syn = flags & tcp_flags::SYN != 0;
-        let ack = flags & tcp_flags::ACK != 0;
-        let rst = flags & tcp_flags::RST != 0;
-        if syn && !ack {
-            self.rtt_begin(ab, now);
-        } else if (syn && ack) || rst {
-            self.rtt_end(ab, now);
-        }
-        if rst {
-            self.finish = FinishType::TcpRst;
-        } else if flags & tcp_flags::FIN != 0 && self.finish == FinishType::NotFinished {
-            self.finish = FinishType::TcpFin;
-        }
-    }
-
-    /// A request (SYN, echo request): the first one starts the RTT clock.
-    fn rtt_begin(&mut self, ab: bool, now: i64) {
-        if self.rtt_start_ns == NO_RTT_START {
-            self.rtt_start_ns = now;
-            self.rtt_start_ab = ab;
-        }
-    }
-
-    /// A reply in the other direction (SYN-ACK, RST, echo reply) stops it.
-    fn rtt_end(&mut self, ab: bool, now: i64) {
-        if self.rtt_start_ns != NO_RTT_START && ab != self.rtt_start_ab {
-            self.rtt_ns = now.saturating_sub(self.rtt_start_ns).max(0);
-            self.rtt_start_ns = NO_RTT_START;
-        }
+        ab
     }
 
     fn counters(&self) -> [u64; 4] {
@@ -874,7 +924,7 @@ impl Entry {
             .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
         let last = Timestamp::from_nanos(self.last_ns).as_millis();
         FlowUpdate {
-            uuid: self.uuid,
+            uuid: cold.uuid,
             parent_uuid: self.key.parent(),
             tracking_id: cold.tracking_id,
             l3_tracking_id: cold.l3_tracking_id,
@@ -890,11 +940,11 @@ impl Entry {
                 ba_bytes: bab,
                 start: cold.start_ms,
                 last,
-                rtt: self.rtt_ns,
+                rtt: cold.rtt.ns,
             },
             last_update_metric: cold.emitted.then_some(cold.last_update),
             finish_type: self.finish,
-            sampling_rate: self.sampling_rate,
+            sampling_rate: cold.sampling_rate,
         }
     }
 
@@ -912,7 +962,7 @@ impl Entry {
         let mut lum = FlowMetric {
             start: from_ms,
             last: w.to_ms,
-            rtt: self.rtt_ns,
+            rtt: cold.rtt.ns,
             ..FlowMetric::default()
         };
         if touched {
