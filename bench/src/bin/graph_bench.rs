@@ -2,18 +2,21 @@
 //!
 //! Usage: graph_bench [NODES...]   (default: 100000 1000000)
 //! Query latencies live in `gremlin_bench`; history in `history_bench`.
-//! Runs on mimalloc, as the `skydive` binary does; build with `--features system-alloc` to
-//! measure glibc malloc instead.
+//! Event rates are given twice: over wall-clock time, and over the CPU time of the measuring
+//! thread (`/proc/thread-self/schedstat`), which time spent descheduled by other work on a
+//! shared machine does not inflate.
+//! Runs on the system allocator (glibc malloc), as the `skydive` binary does; build with
+//! `--features mimalloc` to compare (see bench/RESULTS.md: it did not help).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
-use skydive_bench::measure::{cpu_time, ms, rss_bytes};
+use skydive_bench::measure::{ms, rss_bytes};
 use skydive_bench::synth::{Shape, build};
 use skydive_graph::{Graph, GraphOptions, MetadataOp, Node, TimeMs};
 
-#[cfg(not(feature = "system-alloc"))]
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -28,14 +31,16 @@ fn main() {
         sizes
     };
     println!(
-        "{:>9} {:>9} {:>10} {:>12} {:>14} {:>16} {:>16}",
+        "{:>9} {:>9} {:>10} {:>12} {:>14} {:>13} {:>13} {:>13} {:>13}",
         "nodes",
         "edges",
         "build ms",
         "RSS/node B",
         "build nodes/s",
-        "add events/s",
-        "update events/s"
+        "add/s wall",
+        "add/s cpu",
+        "update/s wall",
+        "update/s cpu"
     );
     for n in sizes {
         run(n);
@@ -56,13 +61,12 @@ fn run(target: usize) {
     // Ingest as an analyzer sees it: whole nodes from an agent's sync, then partial updates.
     let incoming: Vec<Node> = g.nodes().take(200_000).map(|n| Node::clone(n)).collect();
     let mut fresh = Graph::new(GraphOptions::new("bench", "analyzer.bench"));
-    let cpu = cpu_time();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), thread_cpu_ns());
     for n in incoming {
         fresh.upsert_node(n).expect("unique ids");
     }
-    let add_rate = fresh.node_count() as f64 / t.elapsed().as_secs_f64();
-    let _ = cpu;
+    let add_wall = fresh.node_count() as f64 / t.elapsed().as_secs_f64();
+    let add_cpu = fresh.node_count() as f64 / cpu_secs_since(cpu);
     drop(fresh);
 
     let ids: Vec<Arc<str>> = g.nodes().take(200_000).map(|n| n.id.clone()).collect();
@@ -80,21 +84,36 @@ fn run(target: usize) {
             )
         })
         .collect();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), thread_cpu_ns());
     for (id, rev, ops) in &updates {
         g.apply_node_ops(id, *rev, TimeMs(0), ops)
             .expect("node exists");
     }
-    let upd_rate = updates.len() as f64 / t.elapsed().as_secs_f64();
+    let upd_wall = updates.len() as f64 / t.elapsed().as_secs_f64();
+    let upd_cpu = updates.len() as f64 / cpu_secs_since(cpu);
 
     println!(
-        "{:>9} {:>9} {:>10.0} {:>12} {:>14.0} {:>16.0} {:>16.0}",
+        "{:>9} {:>9} {:>10.0} {:>12} {:>14.0} {:>13.0} {:>13.0} {:>13.0} {:>13.0}",
         nodes,
         edges,
         ms(build_time),
         rss / nodes as u64,
         nodes as f64 / build_time.as_secs_f64(),
-        add_rate,
-        upd_rate
+        add_wall,
+        add_cpu,
+        upd_wall,
+        upd_cpu
     );
+}
+
+/// Nanoseconds this thread has run on a CPU (first field of `/proc/thread-self/schedstat`).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn cpu_secs_since(start_ns: u64) -> f64 {
+    (thread_cpu_ns().saturating_sub(start_ns) as f64 / 1e9).max(1e-9)
 }

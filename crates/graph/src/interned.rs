@@ -21,14 +21,31 @@ use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
+/// A metadata key name: a thin pointer (8 bytes in each entry, where `Arc<str>` takes 16).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Key(Arc<Box<str>>);
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Interned key names. Bounded so hostile input with endless distinct keys cannot grow it
 /// forever: past the bound, keys are simply not shared.
-static KEYS: LazyLock<RwLock<HashSet<Arc<str>, foldhash::fast::RandomState>>> =
+static KEYS: LazyLock<RwLock<HashSet<Key, foldhash::fast::RandomState>>> =
     LazyLock::new(Default::default);
 const MAX_INTERNED_KEYS: usize = 65_536;
 
 /// The shared copy of a key name.
-pub(crate) fn intern_key(key: &str) -> Arc<str> {
+pub(crate) fn intern_key(key: &str) -> Key {
     if let Some(k) = KEYS.read().get(key) {
         return k.clone();
     }
@@ -36,7 +53,7 @@ pub(crate) fn intern_key(key: &str) -> Arc<str> {
     if let Some(k) = keys.get(key) {
         return k.clone();
     }
-    let k: Arc<str> = Arc::from(key);
+    let k = Key(Arc::new(key.into()));
     if keys.len() < MAX_INTERNED_KEYS {
         keys.insert(k.clone());
     }
@@ -46,7 +63,7 @@ pub(crate) fn intern_key(key: &str) -> Arc<str> {
 /// One top-level metadata entry.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Entry {
-    pub key: Arc<str>,
+    pub key: Key,
     pub value: Value,
 }
 
@@ -128,7 +145,7 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
 }
 
 /// An entry for `key: value`: the pooled one if an equal entry is alive, else a new one.
-pub(crate) fn entry(key: Arc<str>, value: Value) -> Arc<Entry> {
+pub(crate) fn entry(key: Key, value: Value) -> Arc<Entry> {
     if !pooled(&value) {
         return Arc::new(Entry { key, value });
     }
@@ -140,7 +157,7 @@ pub(crate) fn entry(key: Arc<str>, value: Value) -> Arc<Entry> {
     let hash = h.finish();
     let mut shard = pool.shards[(hash >> 32) as usize % SHARDS].lock();
     if let Some((_, e)) = shard.table.find(hash, |(eh, e)| {
-        *eh == hash && (Arc::ptr_eq(&e.key, &key) || e.key == key) && e.value == value
+        *eh == hash && (Arc::ptr_eq(&e.key.0, &key.0) || e.key == key) && e.value == value
     }) {
         return e.clone();
     }

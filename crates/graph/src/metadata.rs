@@ -21,7 +21,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::interned::{Entry, entry, intern_key};
+use crate::interned::{Entry, Key, entry, intern_key};
 
 /// The metadata of a node or edge: a JSON object.
 #[derive(Clone, Default)]
@@ -281,11 +281,11 @@ fn set_nested(slot: &mut Value, dotted: &str, value: Value) -> bool {
 }
 
 /// Sorted, last-of-duplicates-wins entries from interned keys and values.
-fn from_sorted_unique(mut v: Vec<(Arc<str>, Value)>) -> Metadata {
+fn from_sorted_unique(mut v: Vec<(Key, Value)>) -> Metadata {
     // Stable sort, then keep the last of duplicate keys, as JSON object parsing does.
     v.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out: Vec<Arc<Entry>> = Vec::with_capacity(v.len());
-    let mut pending: Option<(Arc<str>, Value)> = None;
+    let mut pending: Option<(Key, Value)> = None;
     for (k, val) in v {
         match &mut pending {
             Some(p) if p.0 == k => p.1 = val,
@@ -343,7 +343,7 @@ impl<'de> Deserialize<'de> for Metadata {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Metadata, A::Error> {
-                let mut v: Vec<(Arc<str>, Value)> =
+                let mut v: Vec<(Key, Value)> =
                     Vec::with_capacity(access.size_hint().unwrap_or(0).min(256));
                 while let Some((k, val)) =
                     access.next_entry::<std::borrow::Cow<'de, str>, Value>()?

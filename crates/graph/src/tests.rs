@@ -324,3 +324,89 @@ fn time_slice_overlap() {
     assert!(!s.overlaps(TimeMs(1), Some(TimeMs(10))));
     assert!(s.overlaps(TimeMs(1), Some(TimeMs(11))));
 }
+
+/// The handle index answers like a scan, through adds, updates (scalars and lists, shared
+/// and unique values), upserts and deletes.
+#[test]
+fn index_agrees_with_a_scan() {
+    let mut g = graph();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let kinds = ["veth", "bridge", "netns", "host"];
+    for step in 0..3000 {
+        let n = format!("n{}", next(200));
+        match next(5) {
+            0 | 1 => {
+                let m = md(&[
+                    ("Type", json!(kinds[next(4) as usize])),
+                    ("Name", json!(format!("name{}", next(50)))),
+                    (
+                        "MAC",
+                        json!([format!("m{}", next(30)), format!("m{}", next(30))]),
+                    ),
+                    ("IfIndex", json!(next(5))),
+                ]);
+                if g.node(&n).is_some() {
+                    g.replace_node_metadata(&n, m).unwrap();
+                } else {
+                    g.create_node(id(&n), m).unwrap();
+                }
+            }
+            2 if g.node(&n).is_some() => {
+                let ops = [MetadataOp::add("Name", json!(format!("name{}", next(50))))];
+                let rev = g.node(&n).unwrap().revision + 1;
+                g.apply_node_ops(&n, rev, TimeMs(step), &ops).unwrap();
+            }
+            3 if g.node(&n).is_some() => {
+                g.update_node(&n, |m| {
+                    m.remove("IfIndex");
+                    m.set("Type", json!(kinds[next(4) as usize]));
+                })
+                .unwrap();
+            }
+            4 if g.node(&n).is_some() => {
+                g.delete_node(&n).unwrap();
+            }
+            _ => {}
+        }
+    }
+    let mut probes: Vec<(&str, IndexValue)> = Vec::new();
+    for k in kinds {
+        probes.push(("Type", IndexValue::Str(k.into())));
+    }
+    for i in 0..50 {
+        probes.push(("Name", IndexValue::Str(format!("name{i}").into())));
+    }
+    for i in 0..30 {
+        probes.push(("MAC", IndexValue::Str(format!("m{i}").into())));
+    }
+    for i in 0..5 {
+        probes.push(("IfIndex", IndexValue::Int(i)));
+    }
+    for (key, value) in &probes {
+        let mut found: Vec<String> = g
+            .lookup(key, value)
+            .unwrap()
+            .map(|n| n.id.to_string())
+            .collect();
+        found.sort();
+        let mut want: Vec<String> = g
+            .nodes()
+            .filter(|n| {
+                n.metadata
+                    .values_at(key)
+                    .filter_map(IndexValue::from_json)
+                    .any(|v| v == *value)
+            })
+            .map(|n| n.id.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(found, want, "{key} = {value:?}");
+        assert_eq!(g.lookup_count(key, value), Some(want.len()));
+    }
+}
