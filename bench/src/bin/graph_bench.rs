@@ -1,12 +1,13 @@
 //! Graph engine benchmark: build time, resident memory per node, event ingest rate.
 //!
-//! Usage: graph_bench [NODES...]   (default: 100000 1000000)
+//! Usage: graph_bench [NODES...]   (default: 100000 1000000); each size runs in a child
+//! process of its own (`--one NODES`), so the resident memory of one does not hide the next.
 //! Query latencies live in `gremlin_bench`; history in `history_bench`.
 //! Event rates are given twice: over wall-clock time, and over the CPU time of the measuring
 //! thread (`/proc/thread-self/schedstat`), which time spent descheduled by other work on a
 //! shared machine does not inflate.
-//! Runs on the system allocator (glibc malloc), as the `skydive` binary does; build with
-//! `--features mimalloc` to compare (see bench/RESULTS.md: it did not help).
+//! Runs on mimalloc; build with `--features system-alloc` to measure glibc malloc instead
+//! (bench/RESULTS.md has both).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,15 +17,19 @@ use skydive_bench::measure::{ms, rss_bytes};
 use skydive_bench::synth::{Shape, build};
 use skydive_graph::{Graph, GraphOptions, MetadataOp, Node, TimeMs};
 
-#[cfg(feature = "mimalloc")]
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, n] = args.as_slice()
+        && flag == "--one"
+    {
+        run(n.parse().expect("--one takes a node count"));
+        return;
+    }
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![100_000, 1_000_000]
     } else {
@@ -42,8 +47,15 @@ fn main() {
         "update/s wall",
         "update/s cpu"
     );
+    // Each size in a fresh process: memory freed by a previous size and kept by the
+    // allocator would otherwise be reused and hide part of the next graph from the RSS.
+    let exe = std::env::current_exe().expect("own executable");
     for n in sizes {
-        run(n);
+        let status = std::process::Command::new(&exe)
+            .args(["--one", &n.to_string()])
+            .status()
+            .expect("run one size");
+        assert!(status.success(), "graph_bench --one {n} failed");
     }
 }
 
