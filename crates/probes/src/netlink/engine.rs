@@ -41,7 +41,7 @@ use super::ethtool::Ethtool;
 use super::link::Link;
 use super::metric::InterfaceMetric;
 use super::model::{MANAGED_KEYS, NsModel};
-use super::registry::{Cmd, EngineStats, NamespaceRegistry, NsEntry};
+use super::registry::{Cmd, EngineStats, KnownNamespaces, NamespaceRegistry, NsEntry};
 use super::route::Route;
 use super::socket::{self, NlError, RouteSocket, TOPOLOGY_GROUPS};
 use crate::namespace::NsKey;
@@ -133,25 +133,16 @@ struct Engine {
     ipv4_routes_stale: bool,
     /// First graph pass after a start: prune edges of adopted nodes that are not wanted.
     adopting: bool,
-    /// The registered namespaces, as of `known.generation`.
-    known: KnownNamespaces,
+    /// The registered namespaces, as of `known.generation`, re-read only when the registry's
+    /// generation changes (every cross-namespace link is located on each flush), and shared
+    /// with every other listener.
+    known: Arc<KnownNamespaces>,
     /// The nsid each registered namespace has from here (`None`: it has none), asked once.
     nsids: HashMap<NsKey, Option<i32>>,
     /// The reverse of `nsids`.
     by_nsid: HashMap<i32, NsKey>,
     /// nsids no registered namespace had, with the registry generation when asked.
     nsid_misses: HashMap<i32, u64>,
-}
-
-/// The registry's namespaces, re-read only when its generation changes: with a thousand
-/// namespaces, every cross-namespace link (a veth whose peer is elsewhere) is located on each
-/// flush, and copying the registry each time made that quadratic.
-#[derive(Default)]
-struct KnownNamespaces {
-    generation: Option<u64>,
-    /// The host namespace first: most cross-namespace links lead there.
-    entries: Vec<Arc<NsEntry>>,
-    by_key: HashMap<NsKey, Arc<NsEntry>>,
 }
 
 impl Engine {
@@ -186,7 +177,7 @@ impl Engine {
             ethtool_stale: BTreeSet::new(),
             ipv4_routes_stale: false,
             adopting: true,
-            known: KnownNamespaces::default(),
+            known: Arc::default(),
             nsids: HashMap::new(),
             by_nsid: HashMap::new(),
             nsid_misses: HashMap::new(),
@@ -491,19 +482,11 @@ impl Engine {
         if self.known.generation == Some(generation) {
             return generation;
         }
-        let (generation, mut entries) = self.registry.snapshot();
-        let host = self.registry.host_key();
-        entries.sort_by_key(|e| e.key != host);
-        let by_key: HashMap<NsKey, Arc<NsEntry>> =
-            entries.iter().map(|e| (e.key, e.clone())).collect();
-        self.nsids.retain(|k, _| by_key.contains_key(k));
-        self.by_nsid.retain(|_, k| by_key.contains_key(k));
-        self.known = KnownNamespaces {
-            generation: Some(generation),
-            entries,
-            by_key,
-        };
-        generation
+        self.known = self.registry.known();
+        let known = &self.known;
+        self.nsids.retain(|k, _| known.by_key.contains_key(k));
+        self.by_nsid.retain(|_, k| known.by_key.contains_key(k));
+        known.generation.unwrap_or(generation)
     }
 
     /// Which registered namespace `nsid` (as seen from this namespace) names.
