@@ -294,7 +294,13 @@ impl Graph {
         self.edges.reserve(edges);
     }
 
+    /// Adds a node, or replaces the one with its id (views built from revisions).
     pub(crate) fn insert_node_raw(&mut self, node: Arc<Node>) {
+        if let Some(h) = self.nodes.handle(&node.id) {
+            let old = std::mem::replace(&mut self.nodes.at_mut(h).node, node);
+            self.reindex(h, &old.metadata);
+            return;
+        }
         // A new node has no edges yet: an edge is only accepted once both its ends exist.
         let h = self.nodes.insert(NodeSlot {
             node,
@@ -523,8 +529,16 @@ impl Graph {
         Ok(edge)
     }
 
-    /// Adds an edge whose id is not present yet, linking it to whichever ends exist.
+    /// Adds an edge, linking it to whichever ends exist, or replaces the one with its id
+    /// (views built from revisions).
     pub(crate) fn insert_edge_raw(&mut self, edge: Arc<Edge>) {
+        if let Some((h, old)) = self.edges.remove(&edge.id) {
+            for end in [&old.parent, &old.child] {
+                if let Some(slot) = self.nodes.get_mut(end) {
+                    slot.edges.retain(|e| *e != h);
+                }
+            }
+        }
         let ends = [edge.parent.clone(), edge.child.clone()];
         let h = self.edges.insert(edge);
         for end in ends {

@@ -103,7 +103,8 @@ fn pooled_scalar(v: &Value) -> bool {
     }
 }
 
-fn pooled(v: &Value) -> bool {
+/// Whether entries with this value go through the pool.
+pub(crate) fn pooled(v: &Value) -> bool {
     match v {
         Value::Array(items) => items.len() <= MAX_POOLED_LIST && items.iter().all(pooled_scalar),
         other => pooled_scalar(other),

@@ -5,13 +5,14 @@
 //! `values_at`, used by the indexes and by query predicates alike.
 //!
 //! Representation: the top level is a boxed slice of entries sorted by key, each entry an
-//! `Arc<(key, value)>` shared process-wide when its value is small and likely to repeat (see
-//! `interned.rs`): a graph holds millions of small maps that share a few dozen key names and
-//! mostly the same values (`Type`, `State`, `MTU`, `LinkFlags`…). A node's metadata then costs
-//! 8 bytes per entry plus its unique values; a `BTreeMap` cost a full 11-slot node plus a copy
-//! of every key and value (about 5x the memory, measured by `bench/graph_bench`). Nested
-//! objects stay `serde_json` maps: they are rarer and their keys vary more. Serialised output
-//! is sorted by key, like Skydive's (Go marshals maps in key order).
+//! `Arc` of (interned key, value), shared process-wide when its value is small and likely to
+//! repeat (see `interned.rs`): a graph holds millions of small maps that share a few dozen key
+//! names and mostly the same values (`Type`, `State`, `MTU`, `LinkFlags`…). An entry then
+//! costs 8 bytes in its element, plus 56 bytes and the value's own heap when not shared. A
+//! `BTreeMap` per element cost a full 11-slot node plus a copy of every key and value
+//! (`bench/graph_bench`: 3.4 KiB per node with its edges then, 1.1 KiB now). Nested objects
+//! stay `serde_json` maps: they are rarer and their keys vary more. Serialised output is
+//! sorted by key, like Skydive's (Go marshals maps in key order).
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::interned::{Entry, Key, entry, intern_key};
+use crate::interned::{Entry, Key, entry, intern_key, pooled};
 
 /// The metadata of a node or edge: a JSON object.
 #[derive(Clone, Default)]
@@ -139,7 +140,12 @@ impl Metadata {
             return match self.slot(first) {
                 Ok(i) if self.0[i].value == value => false,
                 Ok(i) => {
-                    self.0[i] = entry(self.0[i].key.clone(), value);
+                    // A counter updated in place keeps its allocation; a value that may be
+                    // shared goes through the pool.
+                    match Arc::get_mut(&mut self.0[i]) {
+                        Some(e) if !pooled(&value) => e.value = value,
+                        _ => self.0[i] = entry(self.0[i].key.clone(), value),
+                    }
                     true
                 }
                 Err(i) => {

@@ -410,3 +410,35 @@ fn index_agrees_with_a_scan() {
         assert_eq!(g.lookup_count(key, value), Some(want.len()));
     }
 }
+
+#[test]
+fn view_from_revisions_keeps_the_last_of_duplicate_ids() {
+    let g = {
+        let mut g = graph();
+        g.create_node(id("a"), md(&[("Name", json!("a"))])).unwrap();
+        g.create_node(id("b"), md(&[("Name", json!("b"))])).unwrap();
+        g.create_edge(id("e"), id("a"), id("b"), Metadata::new())
+            .unwrap();
+        g
+    };
+    let mut a2 = Node::clone(g.node("a").unwrap());
+    a2.metadata = md(&[("Name", json!("a2"))]);
+    let e = g.edge("e").unwrap().clone();
+    let nodes = vec![
+        g.node("a").unwrap().clone(),
+        g.node("b").unwrap().clone(),
+        Arc::new(a2),
+    ];
+    let view = HistoryView::from_revisions(
+        TimeSlice::at(TimeMs(0)),
+        vec!["Name".into()],
+        (nodes, vec![e.clone(), e]),
+        (vec![], vec![]),
+    );
+    let v = view.latest();
+    assert_eq!(v.node_count(), 2);
+    assert_eq!(v.edge_count(), 1);
+    assert_eq!(v.nodes_by("Name", "a2").len(), 1);
+    assert!(v.nodes_by("Name", "a").is_empty());
+    assert_eq!(v.node_edges("a").count(), 1);
+}
