@@ -546,7 +546,13 @@ async fn agent_session(mut agent: SimAgent, mut ctx: AgentCtx) -> Result<(), Str
     let done = tokio::time::timeout(PATIENCE, done_rx.recv())
         .await
         .map_err(|_| format!("{}: no SyncDone", agent.host_id))?
-        .ok_or_else(|| format!("{}: connection closed before SyncDone", agent.host_id))?;
+        .ok_or_else(|| {
+            let closed = reader.1.lock().expect("answers lock").closed.clone();
+            format!(
+                "{}: connection closed before SyncDone (analyzer's close frame: {closed:?})",
+                agent.host_id
+            )
+        })?;
     let _ = ctx.report.send(Report::Synced {
         added: done["Added"].as_u64().unwrap_or(0),
         rejected: done["Rejected"].as_u64().unwrap_or(0),
