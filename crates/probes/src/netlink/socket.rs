@@ -45,7 +45,10 @@ pub const TOPOLOGY_GROUPS: &[u32] = &[
 
 /// Largest datagram accepted; bigger ones are dropped and reported.
 pub const MAX_DATAGRAM: usize = 4 << 20;
-const INITIAL_BUFFER: usize = 64 << 10;
+/// Receive buffer to start with: notifications fit; a larger datagram (a dump's, up to a page
+/// or so) grows it for the time of the request. An agent has two sockets per namespace, so
+/// with a thousand namespaces a 64 KiB buffer each was 128 MB of the agent's memory.
+const INITIAL_BUFFER: usize = 8 << 10;
 /// How long a request may wait for its reply.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const NLMSG_HDRLEN: usize = 16;
@@ -343,9 +346,16 @@ impl RouteSocket {
                 }
             }
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, collect)
-            .await
-            .map_err(|_| NlError::Timeout(what))?
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, collect).await;
+        self.release_buffer();
+        answer.map_err(|_| NlError::Timeout(what))?
+    }
+
+    /// Gives back what a request's large datagrams made the receive buffer grow to.
+    fn release_buffer(&mut self) {
+        if self.buf.len() > INITIAL_BUFFER {
+            self.buf = vec![0; INITIAL_BUFFER];
+        }
     }
 
     /// A dump. When the kernel flags it as interrupted by concurrent changes, it is run again a

@@ -218,9 +218,12 @@ async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket, wants_
             Ok(()) = changed(&mut captures) => s.send_captures(),
             r = stream.next() => match frame(r, &cfg) {
                 Frame::Data(bytes) => {
-                    last_seen = tokio::time::Instant::now();
                     link.counters.received.fetch_add(1, Relaxed);
-                    match s.on_frame(&bytes).await {
+                    let flow = s.on_frame(&bytes).await;
+                    // Silence counts from when the frame was applied: a sync chunk that waited
+                    // for the graph lock must not make a healthy agent look silent.
+                    last_seen = tokio::time::Instant::now();
+                    match flow {
                         Flow::Continue => {}
                         Flow::Bye => break Departure::Bye,
                         Flow::Close(code, reason) => {
