@@ -420,11 +420,13 @@ async fn ovssflow_capture_follows_pings_and_tcp_then_removes_its_row() {
     );
     assert!(t.a > 1024, "client port {}", t.a);
     // Sampling 1: the server's bytes are the file, HTTP headers and per-frame overhead
-    // (Ethernet + IP + TCP, at least 66 bytes per frame of at most 1514).
+    // (Ethernet + IP + TCP, at least 54 bytes per frame of at most 1514). On a loaded machine
+    // TCP retransmits some segments, which are on the wire too: up to a fifth more is accepted.
     let frames = tcp.metric.ba_packets;
     assert!(
         tcp.metric.ba_bytes >= SIZE + frames * 54
-            && tcp.metric.ba_bytes <= SIZE + frames * 90 + 2048,
+            && tcp.metric.ba_bytes <= frames * 1514
+            && tcp.metric.ba_bytes <= SIZE + SIZE / 5,
         "BABytes {} for a {SIZE}-byte body in {frames} frames",
         tcp.metric.ba_bytes
     );
