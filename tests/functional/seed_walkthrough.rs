@@ -307,15 +307,16 @@ fn seed_tcp_transfer() {
     assert_eq!(flow["SamplingRate"], 1, "{flow:#}");
     assert_eq!(flow["FinishType"], 2, "TCP_FIN: {flow:#}");
     // Sampling 1: the server's bytes are the payload plus each frame's headers (Ethernet, IP,
-    // TCP: 54 to 90 bytes a frame): within a few % of the payload.
+    // TCP: at least 54 bytes a frame of at most 1514). A loaded machine makes TCP retransmit
+    // some segments, which are on the wire too: up to a fifth over the payload is accepted.
     let (bytes, frames) = (metric(&flow, "BABytes"), metric(&flow, "BAPackets"));
     assert!(
-        bytes >= SIZE + frames * 54 && bytes <= SIZE + frames * 90 + 1024,
+        bytes >= SIZE + frames * 54 && bytes <= frames * 1514,
         "BABytes {bytes} for {SIZE} bytes of payload in {frames} frames: {flow:#}"
     );
     assert!(
-        bytes <= SIZE + SIZE * 8 / 100,
-        "BABytes {bytes}: more than 8 % over the payload ({SIZE})"
+        bytes <= SIZE + SIZE / 5,
+        "BABytes {bytes}: more than 20 % over the payload ({SIZE})"
     );
     assert!(metric(&flow, "ABPackets") > 0, "{flow:#}");
 }
