@@ -116,39 +116,17 @@ pub struct CaptureTypeInfo {
     pub default_for: &'static [&'static str],
 }
 
-/// Linux interface types packet captures run on (Skydive's `CaptureTypes`).
-const LINUX_TYPES: &[&str] = &[
-    "device",
-    "internal",
-    "veth",
-    "tun",
-    "bridge",
-    "dummy",
-    "gre",
-    "bond",
-    "can",
-    "hsr",
-    "ifb",
-    "macvlan",
-    "macvtap",
-    "vlan",
-    "vxlan",
-    "gretap",
-    "ip6gretap",
-    "geneve",
-    "ipoib",
-    "vcan",
-    "ipip",
-    "ipvlan",
-    "lowpan",
-    "ip6tnl",
-    "ip6gre",
-    "sit",
-];
+/// Defines [`LINUX_TYPES`] and [`PCAPSOCKET_TYPES`] from one list, so that they cannot drift.
+macro_rules! linux_types {
+    ($($name:literal),+ $(,)?) => {
+        /// Linux interface types packet captures run on (Skydive's `CaptureTypes`).
+        const LINUX_TYPES: &[&str] = &[$($name),+];
+        /// `ovsbridge` and [`LINUX_TYPES`].
+        const PCAPSOCKET_TYPES: &[&str] = &["ovsbridge", $($name),+];
+    };
+}
 
-/// [`LINUX_TYPES`] and `ovsbridge`.
-const PCAPSOCKET_TYPES: &[&str] = &[
-    "ovsbridge",
+linux_types!(
     "device",
     "internal",
     "veth",
@@ -175,7 +153,7 @@ const PCAPSOCKET_TYPES: &[&str] = &[
     "ip6tnl",
     "ip6gre",
     "sit",
-];
+);
 
 const fn info(
     capture_type: CaptureType,
