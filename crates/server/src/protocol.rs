@@ -34,7 +34,7 @@ use serde_json::value::RawValue;
 use skydive_graph::{Edge, MetadataOp, Node, TimeMs};
 
 use crate::validate::WireElement;
-use crate::ws::envelope::PartialUpdate;
+use crate::ws::envelope::{PartialUpdate, null_as_empty, truncate};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -174,12 +174,6 @@ pub struct ErrorReply {
     pub seq: Option<u64>,
     #[serde(rename = "Error")]
     pub error: String,
-}
-
-fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `Flows` (feature `flows`): flow updates captured by the agent, and how many updates it
@@ -473,13 +467,6 @@ pub fn node_obj(n: &Node) -> String {
 /// Encodes an edge as a message object.
 pub fn edge_obj(e: &Edge) -> String {
     serde_json::to_string(e).unwrap_or_else(|_| "null".to_owned())
-}
-
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 fn json_error(what: &str, e: &serde_json::Error) -> String {

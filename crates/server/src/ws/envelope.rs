@@ -105,7 +105,8 @@ pub struct SyncPayload {
     pub edges: Vec<WireElement>,
 }
 
-fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+/// Reads an absent or `null` list as empty (Skydive's Go encoder writes nil slices as `null`).
+pub(crate) fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
@@ -249,7 +250,8 @@ pub fn decode(frame: &[u8]) -> Result<Incoming, DecodeError> {
     Ok(Incoming { uuid, message })
 }
 
-fn truncate(s: &str) -> &str {
+/// At most 64 characters of an untrusted name, for an error message.
+pub(crate) fn truncate(s: &str) -> &str {
     match s.char_indices().nth(64) {
         Some((i, _)) => &s[..i],
         None => s,
