@@ -86,14 +86,7 @@ impl Default for TopologyConfig {
 impl AnalyzerConfig {
     /// `listen` as something `TcpListener::bind` understands.
     pub fn bind_address(&self) -> String {
-        let l = self.listen.trim();
-        if let Some(port) = l.strip_prefix(':') {
-            format!("0.0.0.0:{port}")
-        } else if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) {
-            format!("127.0.0.1:{l}")
-        } else {
-            l.to_owned()
-        }
+        api::bind_address(&self.listen)
     }
 }
 

@@ -195,19 +195,6 @@ pub fn analyzer_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Strin
     })
 }
 
-/// `listen` as something `TcpListener::bind` understands (`:port`: every interface; `port`:
-/// loopback).
-pub fn bind_address(listen: &str) -> String {
-    let l = listen.trim();
-    if let Some(port) = l.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) {
-        format!("127.0.0.1:{l}")
-    } else {
-        l.to_owned()
-    }
-}
-
 /// Everything the agent needs, parsed and checked by the binary.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -373,7 +360,7 @@ impl Agent {
             host_id.clone(),
             format!("agent.{host_id}"),
         ));
-        let bind = bind_address(&settings.agent.listen);
+        let bind = api::bind_address(&settings.agent.listen);
         let listener = TcpListener::bind(&bind)
             .await
             .map_err(|source| AgentError::Bind {

@@ -56,6 +56,19 @@ impl Default for HttpConfig {
     }
 }
 
+/// `analyzer.listen` or `agent.listen` as something `TcpListener::bind` understands
+/// (`:port`: every interface; `port`: loopback).
+pub(crate) fn bind_address(listen: &str) -> String {
+    let l = listen.trim();
+    if let Some(port) = l.strip_prefix(':') {
+        format!("0.0.0.0:{port}")
+    } else if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) {
+        format!("127.0.0.1:{l}")
+    } else {
+        l.to_owned()
+    }
+}
+
 /// Every route of the analyzer (and of the agent, which serves the same API for its graph).
 pub(crate) fn router(state: State) -> Router {
     Router::new()
