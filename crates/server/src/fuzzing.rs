@@ -6,6 +6,10 @@
 //! `agent_message`: one agent frame through the analyzer's decoder of the agent protocol
 //! (`crate::protocol`); whatever decodes must re-encode and decode again to the same type,
 //! `Seq` and payload.
+//!
+//! `analyzer_message`: one analyzer frame through the agent's decoder (`SyncDone`,
+//! `SyncRequest`, `Error`, `Captures`…); a capture list that decodes must re-encode and
+//! decode again to the same list.
 
 use crate::protocol;
 use crate::ws::envelope;
@@ -55,6 +59,25 @@ pub fn agent_message(data: &[u8]) {
     );
 }
 
+/// Decodes `data` as an analyzer → agent frame, then round-trips a capture list.
+pub fn analyzer_message(data: &[u8]) {
+    let Ok(first) = protocol::decode_analyzer(data) else {
+        return;
+    };
+    if let protocol::AnalyzerMessage::Captures(list) = first {
+        let frame = protocol::encode_analyzer(protocol::types::CAPTURES, &list);
+        match protocol::decode_analyzer(frame.as_bytes()) {
+            Ok(protocol::AnalyzerMessage::Captures(again)) => {
+                assert_eq!(
+                    again, list,
+                    "capture list changed in the round trip: {frame}"
+                )
+            }
+            other => panic!("re-encoded Captures decodes as {other:?}\n{frame}"),
+        }
+    }
+}
+
 /// A value with every number replaced by a marker.
 fn shape(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -102,6 +125,24 @@ mod tests {
         ];
         for s in seeds {
             agent_message(s);
+        }
+    }
+
+    #[test]
+    fn analyzer_seeds_and_garbage_do_not_panic() {
+        let seeds: &[&[u8]] = &[
+            b"",
+            b"{}",
+            br#"{"Type": "Captures", "Obj": {"Captures": null}}"#,
+            br#"{"Type": "Captures", "Obj": {"Captures": [{"UUID": "c", "GremlinQuery": "G.V()", "HeaderSize": -5, "SamplingRate": 10, "Port": 99999}]}}"#,
+            br#"{"Type": "Captures", "Obj": {"Captures": [{"SamplingRate": -1}]}}"#,
+            br#"{"Type": "Captures", "Obj": []}"#,
+            br#"{"Type": "SyncDone", "Obj": {"Generation": 1}}"#,
+            br#"{"Type": "Error", "Obj": {"Error": "x", "Seq": 3}}"#,
+            br#"{"Type": "Later"}"#,
+        ];
+        for s in seeds {
+            analyzer_message(s);
         }
     }
 
