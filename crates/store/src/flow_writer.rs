@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use fjall::PersistMode;
@@ -24,6 +24,7 @@ use skydive_graph::TimeMs;
 
 use crate::StoreError;
 use crate::db::Db;
+use crate::durability::{self, Durability, Reply};
 use crate::flow_codec::{index_key, parse_record_key, peek_ids, uuid_key};
 use crate::flow_store::{FlowRetentionReport, FlowStoreConfig};
 use crate::keys::time_bytes;
@@ -33,11 +34,6 @@ pub(crate) const MAX_BATCH: usize = 4096;
 
 /// Records deleted per retention batch (each with its three index entries).
 const RETENTION_BATCH: usize = 2500;
-
-/// How often an idle writer wakes up.
-const TICK: Duration = Duration::from_secs(1);
-
-type Reply = Sender<Result<(), StoreError>>;
 
 /// One update, encoded on the caller's thread.
 pub(crate) struct Encoded {
@@ -99,15 +95,7 @@ pub(crate) struct Threads {
 impl Threads {
     /// Stops both threads; the writer writes and syncs what is queued first.
     pub fn stop(self, tx: &Sender<FlowMsg>) -> Result<(), StoreError> {
-        let (reply, answer) = bounded(1);
-        let gone = || StoreError::Thread("flow-writer", "exited early".into());
-        let mut result = match tx.send(FlowMsg::Shutdown(reply)) {
-            Ok(()) => answer.recv().unwrap_or_else(|_| Err(gone())),
-            Err(_) => Err(gone()),
-        };
-        if self.writer.join().is_err() {
-            result = result.and(Err(StoreError::Thread("flow-writer", "panicked".into())));
-        }
+        let mut result = durability::stop_writer(tx, FlowMsg::Shutdown, self.writer, "flow-writer");
         if let Some((handle, stop)) = self.retention {
             drop(stop);
             if handle.join().is_err() {
@@ -131,9 +119,7 @@ pub(crate) fn spawn(
         rx,
         counters: counters.clone(),
         queued,
-        fsync: Duration::from_millis(cfg.fsync_ms),
-        dirty_since: None,
-        failed: None,
+        durability: Durability::new(Duration::from_millis(cfg.fsync_ms)),
     };
     let writer = std::thread::Builder::new()
         .name("flow-writer".into())
@@ -167,17 +153,13 @@ struct Writer {
     rx: Receiver<FlowMsg>,
     counters: Arc<FlowCounters>,
     queued: Arc<AtomicUsize>,
-    fsync: Duration,
-    /// When the oldest write not yet synced happened.
-    dirty_since: Option<Instant>,
-    /// The first write error since the last flush, reported to that flush.
-    failed: Option<String>,
+    durability: Durability,
 }
 
 impl Writer {
     fn run(mut self) {
         loop {
-            let first = match self.rx.recv_timeout(self.timeout()) {
+            let first = match self.rx.recv_timeout(self.durability.timeout()) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -220,19 +202,12 @@ impl Writer {
                 return;
             }
             if replies.is_empty() {
-                if self.dirty_since.is_some_and(|t| t.elapsed() >= self.fsync) {
+                if self.durability.sync_due() {
                     let _ = self.sync(PersistMode::SyncData);
                 }
             } else {
                 self.answer(replies, PersistMode::SyncData);
             }
-        }
-    }
-
-    fn timeout(&self) -> Duration {
-        match self.dirty_since {
-            Some(t) => self.fsync.saturating_sub(t.elapsed()).min(TICK),
-            None => TICK,
         }
     }
 
@@ -264,21 +239,20 @@ impl Writer {
         match batch.commit() {
             Ok(()) => {
                 FlowCounters::add(&self.counters.written, n);
-                self.dirty_since.get_or_insert_with(Instant::now);
+                self.durability.committed();
             }
             Err(e) => {
                 FlowCounters::add(&self.counters.write_errors, 1);
                 FlowCounters::add(&self.counters.dropped, n);
                 self.counters.error("writing flows", &e);
-                self.failed.get_or_insert_with(|| e.to_string());
+                self.durability.failed(&e);
             }
         }
         self.queued.fetch_sub(flows.len(), Ordering::AcqRel);
     }
 
     fn sync(&mut self, mode: PersistMode) -> Result<(), StoreError> {
-        self.dirty_since = None;
-        self.db.db.persist(mode).map_err(|e| {
+        self.durability.sync(&self.db, mode).map_err(|e| {
             FlowCounters::add(&self.counters.write_errors, 1);
             self.counters.error("syncing flows to disk", &e);
             StoreError::from(e)
@@ -287,14 +261,8 @@ impl Writer {
 
     fn answer(&mut self, replies: Vec<Reply>, mode: PersistMode) {
         let synced = self.sync(mode).map_err(|e| e.to_string());
-        let failed = self.failed.take();
-        for r in replies {
-            let res = match (&failed, &synced) {
-                (Some(e), _) | (None, Err(e)) => Err(StoreError::FlowWrite(e.clone())),
-                (None, Ok(())) => Ok(()),
-            };
-            let _ = r.send(res);
-        }
+        self.durability
+            .answer(replies, synced, StoreError::FlowWrite);
     }
 }
 

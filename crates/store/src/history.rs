@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use skydive_graph::{ChangeLog, DEFAULT_INDEXED_KEYS, Edge, HistoryView, Node, TimeMs, TimeSlice};
 
 use crate::db::Db;
+use crate::durability;
 use crate::keys::LogKey;
 use crate::maintenance::{MaintMsg, Maintenance};
 use crate::stats::Counters;
@@ -277,15 +278,8 @@ impl Inner {
         let Some(t) = self.threads.lock().take() else {
             return Ok(());
         };
-        let (reply, answer) = bounded(1);
-        let gone = || StoreError::Thread("history-writer", "exited early".into());
-        let mut result = match self.tx.send(WriterMsg::Shutdown(reply)) {
-            Ok(()) => answer.recv().unwrap_or_else(|_| Err(gone())),
-            Err(_) => Err(gone()),
-        };
-        if t.writer.join().is_err() {
-            result = result.and(Err(StoreError::Thread("history-writer", "panicked".into())));
-        }
+        let mut result =
+            durability::stop_writer(&self.tx, WriterMsg::Shutdown, t.writer, "history-writer");
         // Blocks while a checkpoint is under way: it finishes first.
         let _ = t.maint_tx.send(MaintMsg::Shutdown);
         if t.maint.join().is_err() {

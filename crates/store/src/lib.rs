@@ -58,6 +58,7 @@ mod codec;
 mod config;
 mod db;
 mod decode;
+mod durability;
 mod error;
 mod flow_codec;
 mod flow_store;

@@ -31,6 +31,7 @@ use skydive_graph::{ChangeLog, GraphEvent, TimeMs};
 use crate::checkpoint;
 use crate::codec::{Change, Record, peek_record};
 use crate::db::{Db, KS_LOG};
+use crate::durability::{Durability, Reply};
 use crate::keys::LogKey;
 use crate::maintenance::MaintMsg;
 use crate::stats::Counters;
@@ -41,11 +42,6 @@ pub(crate) const MAX_BATCH: usize = 4096;
 
 /// A checkpoint is not worth taking for fewer changes than this, however small the graph.
 const CHECKPOINT_MIN_EVENTS: u64 = 10_000;
-
-/// How often an idle writer wakes up to look at the checkpoint interval.
-const TICK: Duration = Duration::from_secs(1);
-
-pub(crate) type Reply = Sender<Result<(), StoreError>>;
 
 pub(crate) enum WriterMsg {
     /// A graph event and when it was recorded.
@@ -140,14 +136,12 @@ pub(crate) fn spawn(
         rx,
         counters,
         maint,
-        fsync: cfg.fsync_interval(),
+        durability: Durability::new(cfg.fsync_interval()),
         checkpoint_interval: Duration::from_secs(cfg.checkpoint_max_interval_secs),
         last: resume.last,
         live: resume.live,
         since_checkpoint: resume.since_checkpoint,
         last_checkpoint: Instant::now(),
-        dirty_since: None,
-        failed: None,
         buf: Vec::with_capacity(1024),
     };
     std::thread::Builder::new()
@@ -160,23 +154,19 @@ struct Writer {
     rx: Receiver<WriterMsg>,
     counters: Arc<Counters>,
     maint: Sender<MaintMsg>,
-    fsync: Duration,
+    durability: Durability,
     checkpoint_interval: Duration,
     last: Option<LogKey>,
     live: u64,
     since_checkpoint: u64,
     last_checkpoint: Instant,
-    /// When the oldest write not yet synced to disk happened.
-    dirty_since: Option<Instant>,
-    /// The first write error since the last flush, reported to that flush.
-    failed: Option<String>,
     buf: Vec<u8>,
 }
 
 impl Writer {
     fn run(mut self) {
         loop {
-            let first = match self.rx.recv_timeout(self.timeout()) {
+            let first = match self.rx.recv_timeout(self.durability.timeout()) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -223,13 +213,6 @@ impl Writer {
         self.answer(replies, PersistMode::SyncAll);
     }
 
-    fn timeout(&self) -> Duration {
-        match self.dirty_since {
-            Some(t) => self.fsync.saturating_sub(t.elapsed()).min(TICK),
-            None => TICK,
-        }
-    }
-
     fn write(&mut self, events: &[(GraphEvent, TimeMs)]) {
         if events.is_empty() {
             return;
@@ -247,13 +230,13 @@ impl Writer {
         match batch.commit() {
             Ok(()) => {
                 Counters::add(&self.counters.written, n);
-                self.dirty_since.get_or_insert_with(Instant::now);
+                self.durability.committed();
             }
             Err(e) => {
                 Counters::add(&self.counters.write_errors, 1);
                 Counters::add(&self.counters.dropped, n);
                 self.counters.error("writing history", &e);
-                self.failed.get_or_insert_with(|| e.to_string());
+                self.durability.failed(&e);
             }
         }
     }
@@ -282,14 +265,13 @@ impl Writer {
     }
 
     fn maybe_sync(&mut self) {
-        if self.dirty_since.is_some_and(|t| t.elapsed() >= self.fsync) {
+        if self.durability.sync_due() {
             let _ = self.sync(PersistMode::SyncData);
         }
     }
 
     fn sync(&mut self, mode: PersistMode) -> Result<(), StoreError> {
-        self.dirty_since = None;
-        self.db.db.persist(mode).map_err(|e| {
+        self.durability.sync(&self.db, mode).map_err(|e| {
             Counters::add(&self.counters.write_errors, 1);
             self.counters.error("syncing history to disk", &e);
             StoreError::from(e)
@@ -299,15 +281,7 @@ impl Writer {
     /// Syncs, then tells each waiting caller whether everything it waited for is safe.
     fn answer(&mut self, replies: Vec<Reply>, mode: PersistMode) {
         let synced = self.sync(mode).map_err(|e| e.to_string());
-        let failed = self.failed.take();
-        for r in replies {
-            let res = match (&failed, &synced) {
-                (Some(e), _) | (None, Err(e)) => Err(StoreError::Write(e.clone())),
-                (None, Ok(())) => Ok(()),
-            };
-            // The caller may have given up waiting: nothing to tell then.
-            let _ = r.send(res);
-        }
+        self.durability.answer(replies, synced, StoreError::Write);
     }
 
     /// Asks for a checkpoint once the changes since the last one outnumber the graph (so that
