@@ -30,9 +30,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use skydive_graph::{FastSet, Graph, Id};
 
-use super::{
-    Frame, Handshake, Sender, frame, identify, limit, refuse, start_writer, upgrade_rejection,
-};
+use super::{Frame, Handshake, Sender, frame, refuse, start_writer, upgrade, upgrade_rejection};
 use crate::agents::{AgentLink, Departure};
 use crate::protocol::{
     self, AgentFrame, AgentMessage, ErrorReply, SyncChunk, SyncDone, SyncRequest, types,
@@ -53,7 +51,7 @@ pub(crate) async fn agent_handler(
 ) -> Response {
     let ws = match ws {
         Ok(ws) => ws,
-        Err(r) => return upgrade_rejection(r),
+        Err(r) => return upgrade_rejection(r).into_response(),
     };
     let Some(agents) = state.agents.clone() else {
         return refuse(
@@ -99,11 +97,9 @@ pub(crate) async fn agent_handler(
         .is_some_and(|h| protocol::features::listed(h, protocol::features::CAPTURES));
     tracing::info!(host = %hs.host_id, %addr, wants_captures, "agent connected");
     let st = state.clone();
-    let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
-        let tasks = st.tasks.clone();
-        tasks.track_future(run(st, link, socket, wants_captures))
+    let mut resp = upgrade(ws, &state, move |socket| {
+        run(st, link, socket, wants_captures)
     });
-    let mut resp = identify(resp, &state.host_id);
     resp.headers_mut().insert(
         protocol::VERSION_HEADER,
         HeaderValue::from(protocol::VERSION),

@@ -17,7 +17,7 @@ use serde::Serialize;
 use skydive_flow::Flow;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{identify, limit};
+use super::upgrade;
 use crate::api::ApiError;
 use crate::flows::FlowBatch;
 use crate::state::State as AppState;
@@ -58,11 +58,9 @@ pub(crate) async fn flow_subscriber_handler(
         .filter(|s| !s.is_empty());
     let rx = flows.subscribe();
     let st = state.clone();
-    let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
-        let tasks = st.tasks.clone();
-        tasks.track_future(run(st, flows, rx, capture_id, socket))
-    });
-    Ok(identify(resp, &state.host_id))
+    Ok(upgrade(ws, &state, move |socket| {
+        run(st, flows, rx, capture_id, socket)
+    }))
 }
 
 async fn run(

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiError;
 use crate::conns::ConnCounters;
+use crate::state::State as AppState;
 
 pub(crate) use agent::agent_handler;
 pub(crate) use flow::flow_subscriber_handler;
@@ -209,17 +210,42 @@ impl Handshake {
     }
 }
 
+/// What `/ws/subscriber` and `/ws/publisher` check first: a WebSocket upgrade with a valid
+/// handshake, or the refusal to answer with.
+pub(crate) fn accept(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    addr: SocketAddr,
+) -> Result<(WebSocketUpgrade, Handshake), ApiError> {
+    let ws = ws.map_err(upgrade_rejection)?;
+    let hs = Handshake::parse(headers, query, addr)?;
+    Ok((ws, hs))
+}
+
+/// Answers the handshake (with the size limits and the server's identity) and runs
+/// `session` on the socket, tracked so that shutdown waits for it.
+pub(crate) fn upgrade<F, Fut>(ws: WebSocketUpgrade, state: &AppState, session: F) -> Response
+where
+    F: FnOnce(WebSocket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let tasks = state.tasks.clone();
+    let resp =
+        limit(ws, &state.http.ws).on_upgrade(move |socket| tasks.track_future(session(socket)));
+    identify(resp, &state.host_id)
+}
+
 /// The upgrade extractor's refusals, as JSON errors.
-pub(crate) fn upgrade_rejection(r: WebSocketUpgradeRejection) -> Response {
+pub(crate) fn upgrade_rejection(r: WebSocketUpgradeRejection) -> ApiError {
     ApiError::new(
         r.status(),
         format!("{} (this endpoint only speaks WebSocket)", r.body_text()),
     )
-    .into_response()
 }
 
 /// Adds the server's identity to the upgrade response.
-pub(crate) fn identify(mut resp: Response, host_id: &str) -> Response {
+fn identify(mut resp: Response, host_id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(host_id) {
         resp.headers_mut().insert("X-Host-ID", v);
     }
@@ -229,7 +255,7 @@ pub(crate) fn identify(mut resp: Response, host_id: &str) -> Response {
 }
 
 /// Configures the upgrade with the size limits.
-pub(crate) fn limit(ws: WebSocketUpgrade, cfg: &WsConfig) -> WebSocketUpgrade {
+fn limit(ws: WebSocketUpgrade, cfg: &WsConfig) -> WebSocketUpgrade {
     let max = cfg.max_message_bytes.max(1024);
     ws.max_message_size(max).max_frame_size(max)
 }

@@ -28,9 +28,7 @@ use parking_lot::Mutex;
 use skydive_graph::{Applied, Graph, GraphError, Node, TimeMs};
 
 use super::envelope::{self, GraphMessage, PartialUpdate, SyncPayload, types};
-use super::{
-    Frame, Handshake, Sender, frame, identify, limit, refuse, start_writer, upgrade_rejection,
-};
+use super::{Frame, Handshake, Sender, accept, frame, refuse, start_writer, upgrade};
 use crate::conns::{ConnCounters, ConnInfo, Registration};
 use crate::state::State as AppStateRef;
 use crate::validate::{Defaults, WireElement, check_id};
@@ -46,12 +44,8 @@ pub(crate) async fn publisher_handler(
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(r) => return upgrade_rejection(r),
-    };
-    let hs = match Handshake::parse(&headers, query.as_deref(), addr) {
-        Ok(hs) => hs,
+    let (ws, hs) = match accept(ws, &headers, query.as_deref(), addr) {
+        Ok(accepted) => accepted,
         Err(e) => return e.into_response(),
     };
     match hs.persistence_policy.as_deref() {
@@ -84,11 +78,7 @@ pub(crate) async fn publisher_handler(
     };
     tracing::info!(host = %hs.host_id, origin = %hs.origin(), "publisher connected");
     let st = state.clone();
-    let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
-        let tasks = st.tasks.clone();
-        tasks.track_future(run(st, hs, reg, socket))
-    });
-    identify(resp, &state.host_id)
+    upgrade(ws, &state, move |socket| run(st, hs, reg, socket))
 }
 
 async fn run(state: AppStateRef, hs: Handshake, reg: Registration, socket: WebSocket) {

@@ -38,8 +38,7 @@ use skydive_graph::{
 
 use super::envelope::{self, GraphMessage, SyncRequest, types};
 use super::{
-    Frame, Handshake, SendError, Sender, UpdatePolicy, frame, identify, limit, refuse,
-    start_writer, upgrade_rejection,
+    Frame, Handshake, SendError, Sender, UpdatePolicy, accept, frame, refuse, start_writer, upgrade,
 };
 use crate::api::ApiError;
 use crate::conns::{ConnCounters, ConnInfo, Registration};
@@ -60,12 +59,8 @@ pub(crate) async fn subscriber_handler(
     RawQuery(query): RawQuery,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(r) => return upgrade_rejection(r),
-    };
-    let hs = match Handshake::parse(&headers, query.as_deref(), addr) {
-        Ok(hs) => hs,
+    let (ws, hs) = match accept(ws, &headers, query.as_deref(), addr) {
+        Ok(accepted) => accepted,
         Err(e) => return e.into_response(),
     };
     if let Some(f) = &hs.gremlin_filter
@@ -119,11 +114,7 @@ pub(crate) async fn subscriber_handler(
     };
     tracing::info!(host = %hs.host_id, client = %hs.client_type, filter = ?hs.gremlin_filter, "subscriber connected");
     let st = state.clone();
-    let resp = limit(ws, &state.http.ws).on_upgrade(move |socket| {
-        let tasks = st.tasks.clone();
-        tasks.track_future(run(st, hs, reg, start, socket))
-    });
-    identify(resp, &state.host_id)
+    upgrade(ws, &state, move |socket| run(st, hs, reg, start, socket))
 }
 
 /// The subscriber's filter and the subgraph it selected last time.
