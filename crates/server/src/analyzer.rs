@@ -228,20 +228,7 @@ impl Analyzer {
         spawn_flow_expiry(&state.tasks, flows, state.shutdown.clone());
         agents.restored(restored_agents);
 
-        let app = api::router(state.clone())
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-                panic_response,
-            ))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
-        let stop = state.shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        });
+        let server = api::serve(listener, api::router(state.clone()), state.shutdown.clone());
         tracing::info!(%addr, history = %state.history_backend, "analyzer listening");
         Ok(RunningAnalyzer {
             addr,
@@ -297,20 +284,6 @@ fn restore(graph: &mut Graph, nodes: Vec<skydive_graph::Node>, edges: Vec<skydiv
         failed,
         "restored the last recorded topology"
     );
-}
-
-pub(crate) fn panic_response(
-    err: Box<dyn std::any::Any + Send + 'static>,
-) -> axum::response::Response {
-    let what = err
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| err.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown");
-    tracing::error!("request handler panicked: {what}");
-    axum::response::IntoResponse::into_response(api::ApiError::internal(
-        "internal error while handling the request (a bug: please report it with the analyzer's log)",
-    ))
 }
 
 impl RunningAnalyzer {

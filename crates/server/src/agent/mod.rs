@@ -432,21 +432,9 @@ impl Agent {
             captures: None,
             agent: Some(runtime.clone()),
         });
-        let app = api::router(state.clone())
-            .layer(axum::middleware::map_response(service_type_agent))
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-                crate::analyzer::panic_response,
-            ))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
-        let stop = state.shutdown.clone();
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-        });
+        let app =
+            api::router(state.clone()).layer(axum::middleware::map_response(service_type_agent));
+        let server = api::serve(listener, app, state.shutdown.clone());
         tracing::info!(%addr, analyzers = ?settings.analyzers, "agent listening");
         Ok(RunningAgent {
             addr,

@@ -26,11 +26,16 @@ mod flows;
 mod status;
 mod topology;
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use axum::http::{Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
@@ -67,6 +72,42 @@ pub(crate) fn bind_address(listen: &str) -> String {
     } else {
         l.to_owned()
     }
+}
+
+/// Serves `app` on `listener` until `stop` is cancelled, answering a handler's panic with a
+/// JSON 500 and tracing every request.
+pub(crate) fn serve(
+    listener: TcpListener,
+    app: Router,
+    stop: CancellationToken,
+) -> JoinHandle<std::io::Result<()>> {
+    let app = app
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    })
+}
+
+/// A handler's panic as a JSON 500 (the panic itself is logged).
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!("request handler panicked: {what}");
+    ApiError::internal(
+        "internal error while handling the request (a bug: please report it with the analyzer's log)",
+    )
+    .into_response()
 }
 
 /// Every route of the analyzer (and of the agent, which serves the same API for its graph).
