@@ -183,13 +183,7 @@ struct Session {
 
 async fn run(state: AppStateRef, link: Arc<AgentLink>, socket: WebSocket, wants_captures: bool) {
     let cfg = state.http.ws.clone();
-    let (out, mut stream) = start_writer(
-        socket,
-        &cfg,
-        link.conn.clone(),
-        state.shutdown.clone(),
-        &state.tasks,
-    );
+    let (out, mut stream) = start_writer(socket, &state, link.conn.clone());
     let mut s = Session {
         state: state.clone(),
         link: link.clone(),

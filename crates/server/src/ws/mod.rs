@@ -315,18 +315,19 @@ impl Sender {
     }
 }
 
-/// Splits a socket: spawns its writer task (queue, pings, shutdown) and returns the queue's
-/// sending half and the socket's receiving half.
+/// Splits a socket: spawns its writer task (queue and pings per `http.ws`, stopped on the
+/// server's shutdown) and returns the queue's sending half and the socket's receiving half.
 pub(crate) fn start_writer(
     socket: WebSocket,
-    cfg: &WsConfig,
+    state: &AppState,
     counters: Arc<ConnCounters>,
-    shutdown: CancellationToken,
-    tracker: &tokio_util::task::TaskTracker,
 ) -> (Sender, futures::stream::SplitStream<WebSocket>) {
+    let cfg = &state.http.ws;
     let (sink, stream) = socket.split();
     let (tx, rx) = mpsc::channel(cfg.queue_size.max(1));
-    tracker.spawn(writer(sink, rx, cfg.ping_every(), shutdown));
+    state
+        .tasks
+        .spawn(writer(sink, rx, cfg.ping_every(), state.shutdown.clone()));
     (Sender { tx, counters }, stream)
 }
 

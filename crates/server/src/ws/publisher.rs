@@ -84,13 +84,7 @@ pub(crate) async fn publisher_handler(
 async fn run(state: AppStateRef, hs: Handshake, reg: Registration, socket: WebSocket) {
     let cfg = state.http.ws.clone();
     let counters = reg.info.counters.clone();
-    let (out, mut stream) = start_writer(
-        socket,
-        &cfg,
-        counters.clone(),
-        state.shutdown.clone(),
-        &state.tasks,
-    );
+    let (out, mut stream) = start_writer(socket, &state, counters.clone());
     let mut p = Publisher {
         state: state.clone(),
         origin: hs.origin(),

@@ -299,13 +299,7 @@ async fn run(
 ) {
     let cfg = state.http.ws.clone();
     let counters = reg.info.counters.clone();
-    let (out, mut stream) = start_writer(
-        socket,
-        &cfg,
-        counters.clone(),
-        state.shutdown.clone(),
-        &state.tasks,
-    );
+    let (out, mut stream) = start_writer(socket, &state, counters.clone());
     let mut s = Session {
         state: state.clone(),
         hs,
