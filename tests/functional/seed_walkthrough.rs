@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use skydive_functional_tests::{eventually, eventually_for, http};
+use skydive_functional_tests::{eventually, eventually_for, http, run_in};
 
 use crate::simple_lab::*;
 

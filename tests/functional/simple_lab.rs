@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
-use skydive_functional_tests::{Lab, Ovs, Skydive, eventually, free_port, http, repo_root};
+use skydive_functional_tests::{Lab, Ovs, Skydive, eventually, free_port, http, repo_root, run_in};
 
 /// The seed's skydive.yml, verbatim.
 pub const SEED_CONFIG: &str = "\
@@ -66,23 +66,6 @@ pub fn tools_present(test: &str) -> bool {
         }
     }
     Ovs::available(test)
-}
-
-/// Runs `cmd args…` inside namespace `ns`, panicking with its output on failure.
-pub fn run_in(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec {ns} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "`{}` in {ns} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `ping -c <count> -i 0.2 <to>` from namespace `ns` (at least one reply, or a panic).

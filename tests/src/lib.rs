@@ -34,7 +34,7 @@ mod wait;
 
 pub use binary::skydive_bin;
 pub use process::Skydive;
-pub use skydive_testlab::{Lab, Ovs, free_port, is_root, run};
+pub use skydive_testlab::{Lab, Ovs, free_port, is_root, run, run_in};
 pub use wait::{PATIENCE, eventually, eventually_for};
 
 /// The repository's root (`scripts/`, `Cargo.toml`).

@@ -38,6 +38,24 @@ pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Runs `args` inside network namespace `ns` (`ip netns exec`): its stdout; panics with its
+/// output when it fails (for commands a test cannot go on without).
+pub fn run_in(ns: &str, args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec {ns} {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "`{}` in {ns} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Whether this process runs as root (owner of `/proc/self`).
 pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;

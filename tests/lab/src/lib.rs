@@ -22,5 +22,5 @@
 mod lab;
 mod ovs;
 
-pub use lab::{Lab, is_root, run};
+pub use lab::{Lab, is_root, run, run_in};
 pub use ovs::{Ovs, free_port};

@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 
 use crate::graph_query::*;
 use crate::ovsdb_lab::{ovs_config, typed};
-use skydive_testlab::Lab;
 use skydive_testlab::Ovs;
+use skydive_testlab::{Lab, run_in};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -100,22 +100,6 @@ pub async fn wait_flows<T>(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-fn run_in(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip netns exec {ns} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "`{}` in {ns} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A process inside a namespace, killed when dropped (before the lab deletes the namespace).
