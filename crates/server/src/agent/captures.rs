@@ -20,7 +20,7 @@
 //! Must not: block a tokio worker (queries run in `spawn_blocking`), or hold the slot lock
 //! across an `.await`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,15 +138,14 @@ impl CaptureManager {
             let v = match slot {
                 Slot::Running { capture, .. } => {
                     let mut v = serde_json::to_value(capture.stats()).unwrap_or(json!({}));
-                    v["State"] = json!(if capture.failure().is_some() {
-                        "error"
-                    } else {
-                        "active"
-                    });
                     v["Type"] = json!(capture.capture_type().name());
                     v["Node"] = json!(capture.target().node_name);
-                    if let Some(e) = capture.failure() {
-                        v["Error"] = json!(e);
+                    match capture.failure() {
+                        Some(e) => {
+                            v["State"] = json!("error");
+                            v["Error"] = json!(e);
+                        }
+                        None => v["State"] = json!("active"),
                     }
                     v
                 }
@@ -204,7 +203,8 @@ async fn run(
                 Err(_) => break,
             },
             r = next_event(&mut events) => match r {
-                Received::Event(ev) => dirty = relevant(&ev),
+                // Without any capture, graph changes cannot start one: not even looked at.
+                Received::Event(ev) => dirty = has_captures(&cfg, &analyzer_list) && relevant(&ev),
                 Received::Lagged(_) => dirty = true,
                 Received::Closed => events = None,
             },
@@ -246,6 +246,18 @@ fn drain(events: &mut Option<Subscription>) {
             }
         }
     }
+}
+
+/// Whether any capture is wanted (the analyzer's or the agent's own).
+fn has_captures(
+    cfg: &ManagerConfig,
+    analyzer_list: &watch::Receiver<Option<Vec<Capture>>>,
+) -> bool {
+    cfg.auto_ovssflow
+        || analyzer_list
+            .borrow()
+            .as_ref()
+            .is_some_and(|l| !l.is_empty())
 }
 
 /// Whether a change may change what the captures select (their own writes do not).
@@ -369,30 +381,12 @@ async fn reconcile(
     let (gone, todo) = {
         let mut s = slots.lock();
         let mut gone = Vec::new();
-        let keys: BTreeSet<Key> = s.keys().cloned().collect();
-        for key in keys {
-            let keep = match (wanted.get(&key), s.get(&key)) {
-                (Some(w), Some(slot)) if w.spec == *slot.spec() => match (slot, &w.target) {
-                    (Slot::Running { capture, .. }, Ok(_)) => capture.failure().is_none(),
-                    (Slot::Failed { by_selection, .. }, Err(_)) => *by_selection,
-                    (
-                        Slot::Failed {
-                            by_selection: false,
-                            retry_at,
-                            ..
-                        },
-                        Ok(_),
-                    ) => retry_at.is_none_or(|t| t > now),
-                    // The node became someone else's (a bridge taken by another capture), or
-                    // free again.
-                    _ => false,
-                },
-                _ => false,
-            };
-            if keep {
+        for (key, slot) in std::mem::take(&mut *s) {
+            if wanted.get(&key).is_some_and(|w| still_right(&slot, w, now)) {
                 wanted.remove(&key);
-            } else if let Some(slot) = s.remove(&key) {
-                gone.push((key.clone(), slot));
+                s.insert(key, slot);
+            } else {
+                gone.push((key, slot));
             }
         }
         (gone, wanted)
@@ -406,6 +400,27 @@ async fn reconcile(
     for ((cid, node), w) in todo {
         let slot = start(ctx, &node, w).await;
         slots.lock().insert((cid, node), slot);
+    }
+}
+
+/// Whether `slot` is what the selection wants on its node now.
+fn still_right(slot: &Slot, w: &Wanted, now: tokio::time::Instant) -> bool {
+    if w.spec != *slot.spec() {
+        return false;
+    }
+    match (slot, &w.target) {
+        (Slot::Running { capture, .. }, Ok(_)) => capture.failure().is_none(),
+        (Slot::Failed { by_selection, .. }, Err(_)) => *by_selection,
+        (
+            Slot::Failed {
+                by_selection: false,
+                retry_at,
+                ..
+            },
+            Ok(_),
+        ) => retry_at.is_none_or(|t| t > now),
+        // The node became someone else's (a bridge taken by another capture), or free again.
+        _ => false,
     }
 }
 
