@@ -29,12 +29,7 @@ fn main() {
         run(n.parse().expect("--one takes a node count"));
         return;
     }
-    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        sizes
-    };
+    let sizes = skydive_bench::sizes(&args);
     println!(
         "{:>9} {:>9} {:>10} {:>12} {:>14} {:>13} {:>13} {:>13} {:>13}",
         "nodes",

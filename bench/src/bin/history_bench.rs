@@ -38,16 +38,7 @@ impl HistorySource for Source {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        sizes
-    };
-    for n in sizes {
+    for n in skydive_bench::sizes(std::env::args().skip(1)) {
         run(n);
     }
 }
