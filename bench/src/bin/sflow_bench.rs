@@ -30,6 +30,11 @@ use skydive_probes::capture::{
     self, CaptureContext, CaptureSpec, CaptureTarget, CapturesConfig, FlowBatch,
 };
 
+/// The `skydive` binary's allocator (huge pages for the flow table's slabs), so the figures
+/// are the product's.
+#[global_allocator]
+static ALLOC: skydive_probes::HugePageAlloc = skydive_probes::HugePageAlloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opt = |name: &str| {

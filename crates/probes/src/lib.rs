@@ -13,6 +13,8 @@
 //!   (namespaces in `/var/run/netns`), `ovsdb` (OVS, merged with netlink's interfaces through
 //!   [`interface_claims`]).
 //! - [`OvsdbClient`]: an RFC 7047 client (`transact`, `monitor`…) for the OVS probes.
+//! - [`HugePageAlloc`]: the process allocator of the `skydive` binary: transparent huge
+//!   pages for large tables (it is `unsafe` FFI, hence here).
 //! - [`capture`]: captures started on selected nodes (`ovssflow`, `sflow`): sFlow collectors
 //!   on dedicated threads, flow tables, flow batches towards the analyzer, the `sFlow` rows
 //!   of OVSDB, the nodes' `Captures` and `SFlow` metadata.
@@ -23,7 +25,7 @@
 //! sFlow collectors) run on named `std::thread`s and hand batches over bounded channels.
 //!
 //! Must not: depend on the server, store or query crates, speak HTTP, or hold the graph lock
-//! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt FFI), each block
+//! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt/mmap FFI), each block
 //! with a `// SAFETY:` note.
 //!
 //! ```no_run
@@ -42,6 +44,7 @@ pub mod capture;
 pub mod fuzzing;
 pub mod hardware;
 pub mod host;
+pub mod huge_pages;
 pub mod interface_claims;
 pub mod namespace;
 pub mod netlink;
@@ -53,6 +56,7 @@ pub mod tid;
 pub mod topology;
 
 pub use host::HostIdentity;
+pub use huge_pages::HugePageAlloc;
 pub use netlink::{NamespaceRegistry, NetlinkConfig, NetlinkProbe};
 pub use netns::{NetnsConfig, NetnsProbe};
 pub use ovsdb::{OvsConfig, OvsdbClient, OvsdbProbe};

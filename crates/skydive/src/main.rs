@@ -14,6 +14,11 @@ use skydive_server::{Agent, Analyzer};
 use crate::cli::{Cli, Command};
 use crate::config_load::{Loaded, LoggingConfig, ProcessEnv};
 
+/// Transparent huge pages for large tables (flow tables, graph slabs): fewer TLB misses and
+/// page faults on the per-packet path; see `skydive_probes::huge_pages`.
+#[global_allocator]
+static ALLOC: skydive_probes::HugePageAlloc = skydive_probes::HugePageAlloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
