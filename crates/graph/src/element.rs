@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Id, Metadata, TimeMs};
+use crate::{AsIdRef, Id, Metadata, TimeMs};
 
 /// Text shared between many elements (host names, origins): one allocation per distinct value.
 pub type SharedStr = Arc<str>;
@@ -104,10 +104,11 @@ impl Edge {
     }
 
     /// The end of this edge that is not `node`, if `node` is one of its ends.
-    pub fn other_end(&self, node: &str) -> Option<&Id> {
-        if &*self.parent == node {
+    pub fn other_end(&self, node: &(impl AsIdRef + ?Sized)) -> Option<&Id> {
+        let node = node.as_id_ref();
+        if self.parent == node {
             Some(&self.child)
-        } else if &*self.child == node {
+        } else if self.child == node {
             Some(&self.parent)
         } else {
             None
@@ -180,7 +181,7 @@ mod tests {
     #[test]
     fn node_json_matches_skydive() {
         let mut n = Node::new(
-            Arc::from("n1"),
+            Id::from("n1"),
             Metadata::from_pairs([("Name", json!("eth0"))]),
             Arc::from("h"),
             Arc::from("agent.h"),
@@ -200,9 +201,9 @@ mod tests {
     #[test]
     fn edge_json_has_parent_child_and_deleted_at() {
         let mut e = Edge::new(
-            Arc::from("e"),
-            Arc::from("a"),
-            Arc::from("b"),
+            Id::from("e"),
+            Id::from("a"),
+            Id::from("b"),
             Metadata::new(),
             Arc::from("h"),
             Arc::from("o"),
@@ -212,7 +213,7 @@ mod tests {
         assert_eq!(v["Parent"], "a");
         assert_eq!(v["Child"], "b");
         assert_eq!(v["DeletedAt"], 5);
-        assert_eq!(e.other_end("a").map(|s| &**s), Some("b"));
+        assert_eq!(e.other_end("a"), Some(&Id::from("b")));
         assert_eq!(e.other_end("z"), None);
     }
 }

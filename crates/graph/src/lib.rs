@@ -43,9 +43,9 @@ mod view;
 
 pub use element::{Edge, Element, ElementKind, Node, SharedStr};
 pub use events::{BusStatsSnapshot, EventBus, GraphEvent, Received, Subscription};
-pub use graph::{Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions};
+pub use graph::{Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions, NodeEdges};
 pub use history::{HistoryView, HistoryViewBuilder};
-pub use id::{Id, gen_id, random_id};
+pub use id::{AsIdRef, Id, IdRef, IdStr, gen_id, random_id};
 pub use index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};
 pub use metadata::{Metadata, MetadataOp, OpKind};
 pub use shared::SharedGraph;

@@ -15,7 +15,7 @@ fn graph() -> Graph {
 }
 
 fn id(s: &str) -> Id {
-    Arc::from(s)
+    Id::from(s)
 }
 
 #[derive(Default)]
@@ -204,7 +204,7 @@ async fn subscribers_get_events_and_lag_is_counted() {
         .create_node(id("a"), Metadata::new())
         .unwrap();
     match sub.recv().await {
-        Received::Event(GraphEvent::NodeAdded(n)) => assert_eq!(&*n.id, "a"),
+        Received::Event(GraphEvent::NodeAdded(n)) => assert_eq!(n.id, "a"),
         other => panic!("unexpected {other:?}"),
     }
     for i in 0..10 {
@@ -257,11 +257,14 @@ fn history_view_from_sorted_revisions_keeps_the_given_latest() {
         (vec![Arc::new(old)], vec![]),
     );
     assert_eq!(
-        GraphView::node(&v, "n").unwrap().metadata.get_str("Name"),
+        GraphView::node(&v, "n".into())
+            .unwrap()
+            .metadata
+            .get_str("Name"),
         Some("new")
     );
     assert_eq!(GraphView::node_count(&v), 3);
-    assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
+    assert_eq!(GraphView::node_edges(&v, "m".into()).count(), 1);
     let old_name = IndexValue::Str("old".into());
     assert_eq!(GraphView::lookup(&v, "Name", &old_name).unwrap().count(), 1);
     assert_eq!(v.slice(), slice);
@@ -302,14 +305,14 @@ fn history_view_keeps_every_revision_of_the_slice() {
     )));
     let v = b.build();
     assert_eq!(GraphView::node_count(&v), 3);
-    assert_eq!(GraphView::node(&v, "n").unwrap().revision, 2);
+    assert_eq!(GraphView::node(&v, "n".into()).unwrap().revision, 2);
     assert_eq!(
         GraphView::lookup(&v, "Name", &IndexValue::Str("old".into()))
             .unwrap()
             .count(),
         1
     );
-    assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
+    assert_eq!(GraphView::node_edges(&v, "m".into()).count(), 1);
 }
 
 #[test]

@@ -207,7 +207,7 @@ pub fn check_id(id: Option<&str>, what: &str, field: &str) -> Result<Id, Invalid
         Some(s) if s.chars().any(char::is_control) => Err(invalid(format!(
             "{what} `{field}` must not contain control characters"
         ))),
-        Some(s) => Ok(Arc::from(s)),
+        Some(s) => Ok(Id::from(s)),
     }
 }
 
@@ -299,7 +299,7 @@ mod tests {
         let n = wire(json!({"ID": "n1", "Metadata": {"Name": "a", "Type": "b"}, "Host": "h", "CreatedAt": 5}))
             .into_node(defaults())
             .unwrap();
-        assert_eq!(&*n.id, "n1");
+        assert_eq!(n.id, "n1");
         assert_eq!(&*n.host, "h");
         assert_eq!(&*n.origin, "api.an");
         assert_eq!(n.created_at, TimeMs(5));
@@ -354,7 +354,7 @@ mod tests {
         let ok = wire(json!({"ID": "e", "Parent": "a", "Child": "b", "Metadata": {"RelationType": "ownership"}}))
             .into_edge(defaults())
             .unwrap();
-        assert_eq!(&*ok.parent, "a");
+        assert_eq!(ok.parent, "a");
         let e = wire(json!({"ID": "e", "Child": "b", "Metadata": {"RelationType": "x"}}))
             .into_edge(defaults())
             .unwrap_err();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use skydive_graph::{
-    Edge, Element, Graph, GraphOptions, GraphView, Metadata, Node, TimeMs, TimeSlice,
+    Edge, Element, Graph, GraphOptions, GraphView, Id, Metadata, Node, TimeMs, TimeSlice,
 };
 use skydive_store::{HistoryConfig, HistoryStore};
 use tempfile::TempDir;
@@ -40,7 +40,7 @@ pub fn md(pairs: &[(&str, Value)]) -> Metadata {
 
 pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
     let mut n = Node::new(
-        Arc::from(id),
+        Id::from(id),
         metadata,
         Arc::from("agent1"),
         Arc::from("agent.agent1"),
@@ -52,9 +52,9 @@ pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
 
 pub fn edge_at(id: &str, parent: &str, child: &str, t: TimeMs) -> Edge {
     let mut e = Edge::new(
-        Arc::from(id),
-        Arc::from(parent),
-        Arc::from(child),
+        Id::from(id),
+        Id::from(parent),
+        Id::from(child),
         md(&[("RelationType", json!("ownership"))]),
         Arc::from("agent1"),
         Arc::from("agent.agent1"),
@@ -92,8 +92,8 @@ impl Contents {
         Contents { nodes, edges }
     }
 
-    pub fn node_ids(&self) -> Vec<&str> {
-        self.nodes.iter().map(|n| &*n.id).collect()
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.to_string()).collect()
     }
 }
 
