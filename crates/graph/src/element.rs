@@ -2,14 +2,9 @@
 //! `{ID, Metadata, Host, Origin, CreatedAt, UpdatedAt, DeletedAt?, Revision}`, edges add
 //! `Parent` and `Child`. Times are epoch milliseconds; `DeletedAt` is omitted while alive.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
-use crate::{AsIdRef, Id, Metadata, TimeMs};
-
-/// Text shared between many elements (host names, origins): one allocation per distinct value.
-pub type SharedStr = Arc<str>;
+use crate::{AsIdRef, Id, Metadata, SharedStr, TimeMs};
 
 /// A graph node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,9 +13,9 @@ pub struct Node {
     pub id: Id,
     #[serde(rename = "Metadata", default)]
     pub metadata: Metadata,
-    #[serde(rename = "Host", default = "empty")]
+    #[serde(rename = "Host", default)]
     pub host: SharedStr,
-    #[serde(rename = "Origin", default = "empty")]
+    #[serde(rename = "Origin", default)]
     pub origin: SharedStr,
     #[serde(rename = "CreatedAt", default)]
     pub created_at: TimeMs,
@@ -43,9 +38,9 @@ pub struct Edge {
     pub parent: Id,
     #[serde(rename = "Child")]
     pub child: Id,
-    #[serde(rename = "Host", default = "empty")]
+    #[serde(rename = "Host", default)]
     pub host: SharedStr,
-    #[serde(rename = "Origin", default = "empty")]
+    #[serde(rename = "Origin", default)]
     pub origin: SharedStr,
     #[serde(rename = "CreatedAt", default)]
     pub created_at: TimeMs,
@@ -55,10 +50,6 @@ pub struct Edge {
     pub deleted_at: Option<TimeMs>,
     #[serde(rename = "Revision", default)]
     pub revision: i64,
-}
-
-fn empty() -> SharedStr {
-    Arc::from("")
 }
 
 impl Node {
@@ -183,8 +174,8 @@ mod tests {
         let mut n = Node::new(
             Id::from("n1"),
             Metadata::from_pairs([("Name", json!("eth0"))]),
-            Arc::from("h"),
-            Arc::from("agent.h"),
+            SharedStr::from("h"),
+            SharedStr::from("agent.h"),
         );
         n.created_at = TimeMs(1000);
         n.updated_at = TimeMs(2000);
@@ -205,8 +196,8 @@ mod tests {
             Id::from("a"),
             Id::from("b"),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         );
         e.deleted_at = Some(TimeMs(5));
         let v = serde_json::to_value(&e).unwrap();

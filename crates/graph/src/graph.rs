@@ -11,12 +11,11 @@ use serde_json::Value;
 use smallvec::SmallVec;
 
 use crate::FastSet;
-use crate::element::SharedStr;
 use crate::events::{EventBus, GraphEvent};
 use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue};
 use crate::node_index::NodeIndex;
 use crate::slab::{Keyed, Slab};
-use crate::{AsIdRef, Edge, Id, Metadata, MetadataOp, Node, TimeMs};
+use crate::{AsIdRef, Edge, Id, Metadata, MetadataOp, Node, SharedStr, TimeMs};
 
 /// Receives every change, synchronously, in order: the hook through which history is recorded.
 /// Implementations must be quick (buffer and write elsewhere): they run under the graph's lock.
@@ -131,8 +130,8 @@ pub struct GraphDump<'a> {
 impl Graph {
     pub fn new(opts: GraphOptions) -> Self {
         let mut g = Graph {
-            host: Arc::from(""),
-            origin: Arc::from(""),
+            host: SharedStr::default(),
+            origin: SharedStr::default(),
             nodes: Slab::default(),
             edges: Slab::default(),
             index: NodeIndex::new(&opts.indexed_keys),
@@ -166,7 +165,7 @@ impl Graph {
         if let Some(v) = self.interned.get(s) {
             return v.clone();
         }
-        let v: SharedStr = Arc::from(s);
+        let v = SharedStr::from(s);
         self.interned.insert(v.clone());
         v
     }

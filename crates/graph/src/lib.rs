@@ -37,11 +37,12 @@ mod interned;
 mod metadata;
 mod node_index;
 mod shared;
+mod shared_str;
 mod slab;
 mod time;
 mod view;
 
-pub use element::{Edge, Element, ElementKind, Node, SharedStr};
+pub use element::{Edge, Element, ElementKind, Node};
 pub use events::{BusStatsSnapshot, EventBus, GraphEvent, Received, Subscription};
 pub use graph::{Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions, NodeEdges};
 pub use history::{HistoryView, HistoryViewBuilder};
@@ -49,6 +50,7 @@ pub use id::{AsIdRef, Id, IdRef, IdStr, gen_id, random_id};
 pub use index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};
 pub use metadata::{Metadata, MetadataOp, OpKind};
 pub use shared::SharedGraph;
+pub use shared_str::SharedStr;
 pub use time::TimeMs;
 pub use view::{GraphView, TimeSlice};
 

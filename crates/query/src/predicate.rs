@@ -321,20 +321,18 @@ fn compare_exact(a: Exact, b: Exact) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
     use crate::ast::{Pattern, Term};
-    use skydive_graph::Id;
+    use skydive_graph::{Id, SharedStr};
 
     fn node(md: Value) -> Node {
         let mut n = Node::new(
             Id::from("n1"),
             serde_json::from_value(md).unwrap(),
-            Arc::from("host1"),
-            Arc::from("agent.host1"),
+            SharedStr::from("host1"),
+            SharedStr::from("agent.host1"),
         );
         n.created_at = skydive_graph::TimeMs(1000);
         n

@@ -91,14 +91,14 @@ impl GraphView for SubGraphView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skydive_graph::Metadata;
+    use skydive_graph::{Metadata, SharedStr};
 
     fn node(id: &str) -> Arc<Node> {
         Arc::new(Node::new(
             Id::from(id),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         ))
     }
 
@@ -108,8 +108,8 @@ mod tests {
             Id::from(p),
             Id::from(c),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         ))
     }
 

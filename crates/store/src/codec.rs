@@ -266,7 +266,7 @@ impl Interner {
         if let Some(v) = self.seen.get(s) {
             return v.clone();
         }
-        let v: SharedStr = Arc::from(s);
+        let v = SharedStr::from(s);
         if self.seen.len() < Self::CAP {
             self.seen.insert(v.clone());
         }
@@ -745,8 +745,8 @@ mod tests {
         Node {
             id: Id::from("n1"),
             metadata: serde_json::from_value(md).unwrap(),
-            host: Arc::from("h1"),
-            origin: Arc::from("agent.h1"),
+            host: SharedStr::from("h1"),
+            origin: SharedStr::from("agent.h1"),
             created_at: TimeMs(-3),
             updated_at: TimeMs(1_700_000_000_000),
             deleted_at: Some(TimeMs(1_700_000_000_001)),
@@ -810,8 +810,8 @@ mod tests {
             metadata: Metadata::from_pairs([("RelationType", json!("ownership"))]),
             parent: Id::from("p"),
             child: Id::from("c"),
-            host: Arc::from(""),
-            origin: Arc::from(""),
+            host: SharedStr::from(""),
+            origin: SharedStr::from(""),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: None,
@@ -845,7 +845,7 @@ mod tests {
             panic!()
         };
         assert_eq!(x, &a);
-        assert!(Arc::ptr_eq(&x.host, &y.host));
+        assert!(SharedStr::ptr_eq(&x.host, &y.host));
     }
 
     #[test]
@@ -862,8 +862,8 @@ mod tests {
             metadata: Metadata::new(),
             parent: Id::from("n0"),
             child: Id::from("n1"),
-            host: Arc::from("h"),
-            origin: Arc::from("o"),
+            host: SharedStr::from("h"),
+            origin: SharedStr::from("o"),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: Some(TimeMs(3)),
@@ -901,8 +901,8 @@ mod tests {
             metadata: Metadata::from_pairs([("RelationType", json!("ownership"))]),
             parent: Id::from("n1"),
             child: Id::from("n2"),
-            host: Arc::from("h"),
-            origin: Arc::from("o"),
+            host: SharedStr::from("h"),
+            origin: SharedStr::from("o"),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: None,

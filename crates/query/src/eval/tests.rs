@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use skydive_graph::{
     DEFAULT_INDEXED_KEYS, Edge, Graph, GraphView, HistoryViewBuilder, IdRef, IndexValue, Metadata,
-    Node, TimeMs, TimeSlice, gen_id,
+    Node, SharedStr, TimeMs, TimeSlice, gen_id,
 };
 
 use crate::fixture::{id, topology};
@@ -777,7 +777,12 @@ fn revision(
         ("Type", json!(ty)),
         ("MTU", json!(mtu)),
     ]);
-    let mut n = Node::new(id(name), md, Arc::from("host1"), Arc::from("agent.host1"));
+    let mut n = Node::new(
+        id(name),
+        md,
+        SharedStr::from("host1"),
+        SharedStr::from("agent.host1"),
+    );
     n.revision = rev;
     n.created_at = TimeMs(created);
     n.updated_at = TimeMs(created + rev);
@@ -801,8 +806,8 @@ fn past() -> FixedHistory {
         id("br9"),
         id("old0"),
         md,
-        Arc::from("host1"),
-        Arc::from("agent.host1"),
+        SharedStr::from("host1"),
+        SharedStr::from("agent.host1"),
     );
     b.edge(Arc::new(e));
     FixedHistory {

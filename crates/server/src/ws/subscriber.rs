@@ -726,14 +726,14 @@ fn filter_from(text: String, snap: &Snapshot) -> Filter {
 mod tests {
     use super::*;
     use serde_json::json;
-    use skydive_graph::{Metadata, OpKind};
+    use skydive_graph::{Metadata, OpKind, SharedStr};
 
     fn node(id: &str, rev: i64) -> Arc<Node> {
         let mut n = Node::new(
             Id::from(id),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         );
         n.revision = rev;
         Arc::new(n)

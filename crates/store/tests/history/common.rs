@@ -1,11 +1,9 @@
 //! Helpers: stores in temporary directories, graphs that record into them, and comparable
 //! copies of what a graph or a view holds.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 use skydive_graph::{
-    Edge, Element, Graph, GraphOptions, GraphView, Id, Metadata, Node, TimeMs, TimeSlice,
+    Edge, Element, Graph, GraphOptions, GraphView, Id, Metadata, Node, SharedStr, TimeMs, TimeSlice,
 };
 use skydive_store::{HistoryConfig, HistoryStore};
 use tempfile::TempDir;
@@ -42,8 +40,8 @@ pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
     let mut n = Node::new(
         Id::from(id),
         metadata,
-        Arc::from("agent1"),
-        Arc::from("agent.agent1"),
+        SharedStr::from("agent1"),
+        SharedStr::from("agent.agent1"),
     );
     n.created_at = t;
     n.updated_at = t;
@@ -56,8 +54,8 @@ pub fn edge_at(id: &str, parent: &str, child: &str, t: TimeMs) -> Edge {
         Id::from(parent),
         Id::from(child),
         md(&[("RelationType", json!("ownership"))]),
-        Arc::from("agent1"),
-        Arc::from("agent.agent1"),
+        SharedStr::from("agent1"),
+        SharedStr::from("agent.agent1"),
     );
     e.created_at = t;
     e.updated_at = t;
