@@ -9,6 +9,12 @@
 //! - [`GraphView`]: what queries read — the live [`Graph`] or a [`HistoryView`] of the past.
 //! - [`ChangeLog`]: the hook through which every change is recorded (history lives in
 //!   `skydive-store`, which builds [`HistoryView`]s with [`HistoryViewBuilder`]).
+//! - [`Id`] (a 16-byte value: a canonical UUID inline, other text shared), [`IdRef`] and
+//!   [`AsIdRef`] for look-ups by `&Id` or by text; [`SharedStr`] for host and origin.
+//!
+//! Memory, at 1M nodes with 1.75 edges each (`bench/graph_bench`): ~0.9 KiB per node with its
+//! edges. Elements sit in slabs addressed by `u32` handles, ids are values, metadata entries
+//! and whole small metadata (most edges') are shared process-wide (`interned.rs`).
 //!
 //! This crate knows nothing about networks, flows, storage engines or HTTP: it must not depend
 //! on any other skydive crate.
@@ -22,6 +28,7 @@
 //! let p = g.create_node(gen_id(&["p1"]), Metadata::from_pairs([("Name", json!("p1")), ("Type", json!("veth"))])).unwrap();
 //! g.create_edge(gen_id(&["br0", "p1"]), br.id.clone(), p.id.clone(), Metadata::from_pairs([("RelationType", json!("layer2"))])).unwrap();
 //! assert_eq!(g.nodes_by("Type", "veth").len(), 1);
+//! assert!(g.node("no such id").is_none());
 //! g.delete_node(&br.id).unwrap();
 //! assert_eq!(g.edge_count(), 0);
 //! ```
