@@ -62,7 +62,7 @@ pub use time::TimeMs;
 pub use view::{GraphView, TimeSlice};
 
 /// Hash maps keyed by element ids and index values. foldhash is several times faster than
-/// SipHash on 36-byte UUID strings, the key of every graph walk step, and is seeded per map,
+/// SipHash on ids and short strings, the keys of every graph walk step, and is seeded per map,
 /// so remote writers cannot aim for collisions.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 /// See [`FastMap`].

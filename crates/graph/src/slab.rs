@@ -1,8 +1,9 @@
 //! Element storage: a slab of slots addressed by `u32` handles, plus an id → handle table.
 //!
-//! Adjacency lists and indexes hold handles (4 bytes) instead of copies of 36-byte UUID ids,
-//! and the id table holds 8 bytes per element (part of the id's hash and the handle) instead
-//! of the id and the element themselves. A handle stays valid until its element is removed;
+//! Adjacency lists and indexes hold handles (4 bytes) instead of copies of 16-byte ids, and
+//! the id table holds 8 bytes per element (part of the id's hash and the handle) instead of
+//! the id and the element themselves. Look-ups hash an [`IdRef`], so text parsed from a
+//! request finds the element its `Id` was built from. A handle stays valid until its element is removed;
 //! freed handles are reused.
 //!
 //! Must not: know what an element is beyond its id ([`Keyed`]).

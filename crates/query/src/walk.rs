@@ -51,7 +51,7 @@ pub(crate) fn check_size(len: usize) -> Result<(), EvalErrorKind> {
 
 /// A node's identity within one view: the address of its shared allocation. A view hands out
 /// one `Arc` per node, so during a walk this is as good as the ID and much cheaper to hash
-/// than a UUID string (walks over a whole graph spend most of their time in these sets).
+/// than an [`Id`] (walks over a whole graph spend most of their time in these sets).
 type Addr = usize;
 
 fn addr(n: &Arc<Node>) -> Addr {
