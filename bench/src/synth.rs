@@ -66,7 +66,7 @@ fn intf(
     let mut m = Metadata::from_pairs([
         ("Name", json!(name)),
         ("Type", json!(kind)),
-        ("TID", json!(&**tid)),
+        ("TID", json!(tid)),
         ("IfIndex", json!(ifindex)),
         ("MTU", json!(1500)),
         ("MAC", json!(mac)),
@@ -107,19 +107,19 @@ pub fn build_host(g: &mut Graph, h: usize, units: usize) -> Id {
         Metadata::from_pairs([
             ("Name", json!(host_name)),
             ("Type", json!("host")),
-            ("TID", json!(&*host)),
+            ("TID", json!(host)),
             ("OS", json!("linux")),
         ]),
     )
     .expect("fresh id");
-    let bridge = gen_id(&[&host, "br0"]);
+    let bridge = gen_id(&[&host.as_str(), "br0"]);
     g.create_node(
         bridge.clone(),
         intf("br0", "bridge", 2, mac(h, 0, 0xb0), None, &bridge),
     )
     .expect("fresh id");
     own(g, &host, &bridge);
-    let tunnel = gen_id(&[&host, "vxlan0"]);
+    let tunnel = gen_id(&[&host.as_str(), "vxlan0"]);
     g.create_node(
         tunnel.clone(),
         intf(
@@ -141,24 +141,24 @@ pub fn build_host(g: &mut Graph, h: usize, units: usize) -> Id {
 
 fn unit(g: &mut Graph, h: usize, u: usize, host: &Id, bridge: &Id) {
     let ns_name = format!("ns-{u}");
-    let ns = gen_id(&[host, &ns_name, "netns"]);
+    let ns = gen_id(&[&host.as_str(), &ns_name, "netns"]);
     let ns_md = Metadata::from_pairs([
         ("Name", json!(ns_name)),
         ("Type", json!("netns")),
-        ("TID", json!(&*ns)),
+        ("TID", json!(ns)),
         ("Path", json!(format!("/var/run/netns/{ns_name}"))),
         ("Inode", json!(4_026_531_000u64 + u as u64)),
     ]);
     g.create_node(ns.clone(), ns_md).expect("fresh id");
     own(g, host, &ns);
-    let eth0 = gen_id(&[&ns, "eth0"]);
+    let eth0 = gen_id(&[&ns.as_str(), "eth0"]);
     g.create_node(
         eth0.clone(),
         intf("eth0", "veth", 2, mac(h, u, 0x10), Some(ip(h, u)), &eth0),
     )
     .expect("fresh id");
     own(g, &ns, &eth0);
-    let eth1 = gen_id(&[&ns, "eth1"]);
+    let eth1 = gen_id(&[&ns.as_str(), "eth1"]);
     g.create_node(
         eth1.clone(),
         intf("eth1", "macvlan", 3, mac(h, u, 0x20), None, &eth1),
@@ -166,7 +166,7 @@ fn unit(g: &mut Graph, h: usize, u: usize, host: &Id, bridge: &Id) {
     .expect("fresh id");
     own(g, &ns, &eth1);
     link(g, &eth0, &eth1, "layer2", None);
-    let veth = gen_id(&[host, &host_veth_name(h, u)]);
+    let veth = gen_id(&[&host.as_str(), &host_veth_name(h, u)]);
     g.create_node(
         veth.clone(),
         intf(
@@ -189,7 +189,7 @@ fn own(g: &mut Graph, parent: &Id, child: &Id) {
 }
 
 fn link(g: &mut Graph, parent: &Id, child: &Id, relation: &str, kind: Option<&str>) {
-    let id = gen_id(&[parent, child, relation]);
+    let id = gen_id(&[&parent.as_str(), &child.as_str(), relation]);
     let mut m = Metadata::from_pairs([("RelationType", json!(relation))]);
     if let Some(k) = kind {
         m.set("Type", json!(k));

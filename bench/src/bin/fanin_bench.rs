@@ -193,11 +193,11 @@ impl SimAgent {
 /// A host's `lo`, so that a host holds 4 + 4 × units nodes.
 fn add_loopback(g: &mut Graph, index: usize) {
     let host = gen_id(&[&format!("host-{index}")]);
-    let lo = gen_id(&[&host, "lo"]);
+    let lo = gen_id(&[&host.as_str(), "lo"]);
     let md = Metadata::from_pairs([
         ("Name", json!("lo")),
         ("Type", json!("device")),
-        ("TID", json!(&*lo)),
+        ("TID", json!(lo)),
         ("IfIndex", json!(1)),
         ("MTU", json!(65536)),
         ("State", json!("UP")),
@@ -205,7 +205,7 @@ fn add_loopback(g: &mut Graph, index: usize) {
         ("IPV4", json!(["127.0.0.1/8"])),
     ]);
     g.create_node(lo.clone(), md).expect("fresh id");
-    let edge = gen_id(&[&host, &lo, "ownership"]);
+    let edge = gen_id(&[&host.as_str(), &lo.as_str(), "ownership"]);
     let md = Metadata::from_pairs([("RelationType", json!("ownership"))]);
     g.create_edge(edge, host, lo, md).expect("ends exist");
 }

@@ -9,13 +9,12 @@
 //! Runs on mimalloc; build with `--features system-alloc` to measure glibc malloc instead
 //! (bench/RESULTS.md has both).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
 use skydive_bench::measure::{ms, rss_bytes};
 use skydive_bench::synth::{Shape, build};
-use skydive_graph::{Graph, GraphOptions, MetadataOp, Node, TimeMs};
+use skydive_graph::{Graph, GraphOptions, Id, MetadataOp, Node, TimeMs};
 
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
@@ -76,8 +75,8 @@ fn run(target: usize) {
     let add_cpu = fresh.node_count() as f64 / cpu_secs_since(cpu);
     drop(fresh);
 
-    let ids: Vec<Arc<str>> = g.nodes().take(200_000).map(|n| n.id.clone()).collect();
-    let updates: Vec<(Arc<str>, i64, [MetadataOp; 1])> = ids
+    let ids: Vec<Id> = g.nodes().take(200_000).map(|n| n.id.clone()).collect();
+    let updates: Vec<(Id, i64, [MetadataOp; 1])> = ids
         .iter()
         .enumerate()
         .map(|(i, id)| {

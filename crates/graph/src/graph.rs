@@ -11,12 +11,11 @@ use serde_json::Value;
 use smallvec::SmallVec;
 
 use crate::FastSet;
-use crate::element::SharedStr;
 use crate::events::{EventBus, GraphEvent};
 use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue};
 use crate::node_index::NodeIndex;
 use crate::slab::{Keyed, Slab};
-use crate::{Edge, Id, Metadata, MetadataOp, Node, TimeMs};
+use crate::{AsIdRef, Edge, Id, Metadata, MetadataOp, Node, SharedStr, TimeMs};
 
 /// Receives every change, synchronously, in order: the hook through which history is recorded.
 /// Implementations must be quick (buffer and write elsewhere): they run under the graph's lock.
@@ -131,8 +130,8 @@ pub struct GraphDump<'a> {
 impl Graph {
     pub fn new(opts: GraphOptions) -> Self {
         let mut g = Graph {
-            host: Arc::from(""),
-            origin: Arc::from(""),
+            host: SharedStr::default(),
+            origin: SharedStr::default(),
             nodes: Slab::default(),
             edges: Slab::default(),
             index: NodeIndex::new(&opts.indexed_keys),
@@ -166,7 +165,7 @@ impl Graph {
         if let Some(v) = self.interned.get(s) {
             return v.clone();
         }
-        let v: SharedStr = Arc::from(s);
+        let v = SharedStr::from(s);
         self.interned.insert(v.clone());
         v
     }
@@ -185,11 +184,11 @@ impl Graph {
 
     // ----- reads -----
 
-    pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
+    pub fn node(&self, id: &(impl AsIdRef + ?Sized)) -> Option<&Arc<Node>> {
         self.nodes.get(id).map(|s| &s.node)
     }
 
-    pub fn edge(&self, id: &str) -> Option<&Arc<Edge>> {
+    pub fn edge(&self, id: &(impl AsIdRef + ?Sized)) -> Option<&Arc<Edge>> {
         self.edges.get(id)
     }
 
@@ -210,11 +209,11 @@ impl Graph {
     }
 
     /// Edges touching node `id`, in both directions.
-    pub fn node_edges(&self, id: &str) -> impl Iterator<Item = &Arc<Edge>> + '_ {
-        self.nodes
-            .get(id)
-            .into_iter()
-            .flat_map(move |s| s.edges.iter().map(|&e| self.edges.at(e)))
+    pub fn node_edges(&self, id: &(impl AsIdRef + ?Sized)) -> NodeEdges<'_> {
+        NodeEdges {
+            edges: &self.edges,
+            handles: self.nodes.get(id).map_or(&[][..], |s| &s.edges[..]).iter(),
+        }
     }
 
     /// Nodes whose indexed `key` holds `value`; `None` when `key` has no index.
@@ -320,14 +319,14 @@ impl Graph {
     /// changed top-level keys. Nothing happens (no revision, no event) if nothing changed.
     pub fn update_node(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         f: impl FnOnce(&mut Metadata),
     ) -> Result<Arc<Node>, GraphError> {
         let observed = self.observed();
         let h = self
             .nodes
             .handle(id)
-            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::NodeNotFound(id.as_id_ref().to_string()))?;
         let slot = self.nodes.at_mut(h);
         let mut next = Metadata::clone(&slot.node.metadata);
         f(&mut next);
@@ -351,7 +350,7 @@ impl Graph {
     /// Sets one (dotted) metadata key of a node.
     pub fn set_node_metadata(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         key: &str,
         value: Value,
     ) -> Result<Arc<Node>, GraphError> {
@@ -363,13 +362,13 @@ impl Graph {
     /// Replaces a node's metadata as a whole (`NodeUpdated`).
     pub fn replace_node_metadata(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         metadata: Metadata,
     ) -> Result<Arc<Node>, GraphError> {
         let h = self
             .nodes
             .handle(id)
-            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::NodeNotFound(id.as_id_ref().to_string()))?;
         let slot = self.nodes.at_mut(h);
         if slot.node.metadata == metadata {
             return Ok(slot.node.clone());
@@ -419,7 +418,7 @@ impl Graph {
     /// Applies a partial update coming from elsewhere, if `revision` is newer.
     pub fn apply_node_ops(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         revision: i64,
         updated_at: TimeMs,
         ops: &[MetadataOp],
@@ -427,7 +426,7 @@ impl Graph {
         let h = self
             .nodes
             .handle(id)
-            .ok_or_else(|| GraphError::NodeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::NodeNotFound(id.as_id_ref().to_string()))?;
         let slot = self.nodes.at_mut(h);
         if revision <= slot.node.revision {
             return Ok(Applied::Stale);
@@ -454,19 +453,23 @@ impl Graph {
     }
 
     /// Deletes a node and every edge touching it (edges first, each with its own event).
-    pub fn delete_node(&mut self, id: &str) -> Result<Arc<Node>, GraphError> {
+    pub fn delete_node(&mut self, id: &(impl AsIdRef + ?Sized)) -> Result<Arc<Node>, GraphError> {
         self.delete_node_at(id, TimeMs::now())
     }
 
     /// Deletes a node as of time `at` (a remote deletion keeps the remote time).
-    pub fn delete_node_at(&mut self, id: &str, at: TimeMs) -> Result<Arc<Node>, GraphError> {
+    pub fn delete_node_at(
+        &mut self,
+        id: &(impl AsIdRef + ?Sized),
+        at: TimeMs,
+    ) -> Result<Arc<Node>, GraphError> {
         let edge_ids: SmallVec<[Id; 4]> = match self.nodes.get(id) {
             Some(slot) => slot
                 .edges
                 .iter()
                 .map(|&e| self.edges.at(e).id.clone())
                 .collect(),
-            None => return Err(GraphError::NodeNotFound(id.to_owned())),
+            None => return Err(GraphError::NodeNotFound(id.as_id_ref().to_string())),
         };
         for e in edge_ids {
             let _ = self.delete_edge_at(&e, at);
@@ -553,14 +556,14 @@ impl Graph {
     /// Changes an edge's metadata in one transaction (see [`Graph::update_node`]).
     pub fn update_edge(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         f: impl FnOnce(&mut Metadata),
     ) -> Result<Arc<Edge>, GraphError> {
         let observed = self.observed();
         let slot = self
             .edges
             .get_mut(id)
-            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::EdgeNotFound(id.as_id_ref().to_string()))?;
         let mut next = slot.metadata.clone();
         f(&mut next);
         let ops = if observed {
@@ -582,13 +585,13 @@ impl Graph {
     /// Replaces an edge's metadata as a whole (`EdgeUpdated`).
     pub fn replace_edge_metadata(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         metadata: Metadata,
     ) -> Result<Arc<Edge>, GraphError> {
         let slot = self
             .edges
             .get_mut(id)
-            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::EdgeNotFound(id.as_id_ref().to_string()))?;
         if slot.metadata == metadata {
             return Ok(slot.clone());
         }
@@ -629,7 +632,7 @@ impl Graph {
     /// Applies a partial update to an edge coming from elsewhere, if `revision` is newer.
     pub fn apply_edge_ops(
         &mut self,
-        id: &str,
+        id: &(impl AsIdRef + ?Sized),
         revision: i64,
         updated_at: TimeMs,
         ops: &[MetadataOp],
@@ -637,7 +640,7 @@ impl Graph {
         let slot = self
             .edges
             .get_mut(id)
-            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::EdgeNotFound(id.as_id_ref().to_string()))?;
         if revision <= slot.revision {
             return Ok(Applied::Stale);
         }
@@ -654,15 +657,19 @@ impl Graph {
         Ok(Applied::Updated)
     }
 
-    pub fn delete_edge(&mut self, id: &str) -> Result<Arc<Edge>, GraphError> {
+    pub fn delete_edge(&mut self, id: &(impl AsIdRef + ?Sized)) -> Result<Arc<Edge>, GraphError> {
         self.delete_edge_at(id, TimeMs::now())
     }
 
-    pub fn delete_edge_at(&mut self, id: &str, at: TimeMs) -> Result<Arc<Edge>, GraphError> {
+    pub fn delete_edge_at(
+        &mut self,
+        id: &(impl AsIdRef + ?Sized),
+        at: TimeMs,
+    ) -> Result<Arc<Edge>, GraphError> {
         let (h, mut edge) = self
             .edges
             .remove(id)
-            .ok_or_else(|| GraphError::EdgeNotFound(id.to_owned()))?;
+            .ok_or_else(|| GraphError::EdgeNotFound(id.as_id_ref().to_string()))?;
         for end in [&edge.parent, &edge.child] {
             if let Some(slot) = self.nodes.get_mut(end) {
                 slot.edges.retain(|e| *e != h);
@@ -701,6 +708,24 @@ impl Graph {
             n += before - self.edges.len();
         }
         n
+    }
+}
+
+/// The edges touching one node: see [`Graph::node_edges`].
+pub struct NodeEdges<'a> {
+    edges: &'a Slab<Arc<Edge>>,
+    handles: std::slice::Iter<'a, u32>,
+}
+
+impl<'a> Iterator for NodeEdges<'a> {
+    type Item = &'a Arc<Edge>;
+
+    fn next(&mut self) -> Option<&'a Arc<Edge>> {
+        self.handles.next().map(|&h| self.edges.at(h))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.handles.size_hint()
     }
 }
 

@@ -256,7 +256,6 @@ impl MetadataIndex {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Arc;
 
     #[test]
     fn numbers_normalise() {
@@ -274,8 +273,8 @@ mod tests {
     #[test]
     fn insert_lookup_remove() {
         let mut idx = MetadataIndex::new(&["Type", "IPV4"]);
-        let a: Id = Arc::from("a");
-        let b: Id = Arc::from("b");
+        let a = Id::from("a");
+        let b = Id::from("b");
         let ma = Metadata::from_pairs([
             ("Type", json!("veth")),
             ("IPV4", json!(["10.0.0.1/24", "10.0.0.2/24"])),

@@ -1,14 +1,18 @@
-//! Process-wide sharing of what millions of elements repeat: metadata key names, and whole
+//! Process-wide sharing of what millions of elements repeat: metadata key names, whole
 //! `(key, value)` entries such as `Type: "veth"`, `State: "UP"`, `MTU: 1500` or
-//! `LinkFlags: ["UP", "BROADCAST", "MULTICAST"]`.
+//! `LinkFlags: ["UP", "BROADCAST", "MULTICAST"]`, and whole small metadata made only of such
+//! entries (`{RelationType: "ownership"}`, held by most edges of a graph).
 //!
 //! A metadata entry is an `Arc<Entry>` (8 bytes in its element); equal entries of small scalar
 //! values are one allocation for the whole process. Only values that are likely to repeat are
 //! pooled (booleans, numbers, strings of at most [`MAX_POOLED_STR`] bytes, short lists of
 //! those); other entries (UUIDs, objects such as counters) get their own allocation and never
-//! touch the pool. The pool forgets an entry once no element holds it: a shard sweeps
-//! entries only it still holds whenever it has doubled since its last sweep, so hostile input
-//! with endless distinct values cannot grow it beyond twice what is alive.
+//! touch the pool. Metadata of at most [`MAX_SHARED_ENTRIES`] entries, all pooled, is itself
+//! one shared list of entry pointers ([`SharedEntries`]), found by the addresses of its
+//! entries (pooled entries are unique while alive, so equal lists are the same addresses).
+//! The pools forget what no element holds: a shard sweeps values only it still holds whenever
+//! it has doubled since its last sweep, so hostile input with endless distinct values cannot
+//! grow it beyond twice what is alive.
 //!
 //! Must not: hand out mutable access to a pooled entry (callers go through `Arc::make_mut`,
 //! which copies a shared entry first).
@@ -74,26 +78,59 @@ pub(crate) const MAX_POOLED_STR: usize = 16;
 const MAX_POOLED_LIST: usize = 8;
 const SHARDS: usize = 16;
 
-struct Shard {
-    /// Entries with their hash (kept so growing the table never re-reads an entry).
-    table: HashTable<(u64, Arc<Entry>)>,
+/// Most entries of a metadata that is shared as a whole.
+pub(crate) const MAX_SHARED_ENTRIES: usize = 4;
+
+/// The entries of a metadata shared as a whole: a thin pointer, so that a `Metadata` holding
+/// either its own entries or shared ones stays 16 bytes.
+pub(crate) type SharedEntries = Arc<Box<[Arc<Entry>]>>;
+
+struct Shard<T> {
+    /// Values with their hash (kept so growing the table never re-reads a value).
+    table: HashTable<(u64, Arc<T>)>,
     sweep_at: usize,
 }
 
-struct Pool {
-    shards: [Mutex<Shard>; SHARDS],
+struct Pool<T> {
+    shards: [Mutex<Shard<T>>; SHARDS],
     hasher: foldhash::fast::RandomState,
 }
 
-static POOL: LazyLock<Pool> = LazyLock::new(|| Pool {
-    shards: std::array::from_fn(|_| {
-        Mutex::new(Shard {
-            table: HashTable::new(),
-            sweep_at: 1024,
-        })
-    }),
-    hasher: foldhash::fast::RandomState::default(),
-});
+impl<T> Pool<T> {
+    fn new() -> Self {
+        Pool {
+            shards: std::array::from_fn(|_| {
+                Mutex::new(Shard {
+                    table: HashTable::new(),
+                    sweep_at: 1024,
+                })
+            }),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The pooled value equal to `v` (by `eq`; `hash` is `v`'s), or `v`, now pooled.
+    fn get_or_insert(&self, hash: u64, v: T, eq: impl Fn(&T, &T) -> bool) -> Arc<T> {
+        let mut shard = self.shards[(hash >> 32) as usize % SHARDS].lock();
+        if let Some((_, p)) = shard.table.find(hash, |(h, p)| *h == hash && eq(p, &v)) {
+            return p.clone();
+        }
+        if shard.table.len() >= shard.sweep_at {
+            // Under the lock, a count of 1 means only the pool holds the value: nobody can
+            // get it back except through this (locked) table.
+            shard.table.retain(|(_, v)| Arc::strong_count(v) > 1);
+            shard.sweep_at = (shard.table.len() * 2).max(1024);
+        }
+        let v = Arc::new(v);
+        shard
+            .table
+            .insert_unique(hash, (hash, v.clone()), |(h, _)| *h);
+        v
+    }
+}
+
+static POOL: LazyLock<Pool<Entry>> = LazyLock::new(Pool::new);
+static LISTS: LazyLock<Pool<Box<[Arc<Entry>]>>> = LazyLock::new(Pool::new);
 
 fn pooled_scalar(v: &Value) -> bool {
     match v {
@@ -156,23 +193,29 @@ pub(crate) fn entry(key: Key, value: Value) -> Arc<Entry> {
     h.write_u8(0xff);
     hash_value(&value, &mut h);
     let hash = h.finish();
-    let mut shard = pool.shards[(hash >> 32) as usize % SHARDS].lock();
-    if let Some((_, e)) = shard.table.find(hash, |(eh, e)| {
-        *eh == hash && (Arc::ptr_eq(&e.key.0, &key.0) || e.key == key) && e.value == value
-    }) {
-        return e.clone();
+    pool.get_or_insert(hash, Entry { key, value }, |a, b| {
+        (Arc::ptr_eq(&a.key.0, &b.key.0) || a.key == b.key) && a.value == b.value
+    })
+}
+
+/// Whether metadata made of `entries` is shared as a whole.
+pub(crate) fn shareable(entries: &[Arc<Entry>]) -> bool {
+    !entries.is_empty()
+        && entries.len() <= MAX_SHARED_ENTRIES
+        && entries.iter().all(|e| pooled(&e.value))
+}
+
+/// The shared list equal to `entries` (which must be [`shareable`]): found by the addresses
+/// of its entries, which pooled entries make unique.
+pub(crate) fn share(entries: Box<[Arc<Entry>]>) -> SharedEntries {
+    let pool = &*LISTS;
+    let mut h = pool.hasher.build_hasher();
+    for e in entries.iter() {
+        h.write_usize(Arc::as_ptr(e) as usize);
     }
-    if shard.table.len() >= shard.sweep_at {
-        // Under the lock, a count of 1 means only the pool holds the entry: nobody can get
-        // it back except through this (locked) table.
-        shard.table.retain(|(_, e)| Arc::strong_count(e) > 1);
-        shard.sweep_at = (shard.table.len() * 2).max(1024);
-    }
-    let e = Arc::new(Entry { key, value });
-    shard
-        .table
-        .insert_unique(hash, (hash, e.clone()), |(h, _)| *h);
-    e
+    pool.get_or_insert(h.finish(), entries, |a, b| {
+        a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| Arc::ptr_eq(x, y))
+    })
 }
 
 #[cfg(test)]

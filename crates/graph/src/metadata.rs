@@ -8,7 +8,9 @@
 //! `Arc` of (interned key, value), shared process-wide when its value is small and likely to
 //! repeat (see `interned.rs`): a graph holds millions of small maps that share a few dozen key
 //! names and mostly the same values (`Type`, `State`, `MTU`, `LinkFlags`…). An entry then
-//! costs 8 bytes in its element, plus 56 bytes and the value's own heap when not shared. A
+//! costs 8 bytes in its element, plus 56 bytes and the value's own heap when not shared.
+//! Metadata of a few shared entries only (`{RelationType: "ownership"}`, most edges) is
+//! itself one shared slice, copied on write: it costs its element nothing but the pointer. A
 //! `BTreeMap` per element cost a full 11-slot node plus a copy of every key and value
 //! (`bench/graph_bench`: 3.4 KiB per node with its edges then, 1.1 KiB now). Nested objects
 //! stay `serde_json` maps: they are rarer and their keys vary more. Serialised output is
@@ -22,19 +24,36 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::interned::{Entry, Key, entry, intern_key, pooled};
+use crate::interned::{Entry, Key, SharedEntries, entry, intern_key, pooled, share, shareable};
 
 /// The metadata of a node or edge: a JSON object.
-#[derive(Clone, Default)]
-pub struct Metadata(Box<[Arc<Entry>]>);
+#[derive(Clone)]
+pub struct Metadata(Repr);
+
+/// Entries sorted by key: the element's own, or shared (when [`shareable`], always).
+#[derive(Clone)]
+enum Repr {
+    Own(Box<[Arc<Entry>]>),
+    Shared(SharedEntries),
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata(Repr::Own(Box::default()))
+    }
+}
 
 impl PartialEq for Metadata {
     fn eq(&self, other: &Self) -> bool {
-        self.0.len() == other.0.len()
-            && self
-                .0
-                .iter()
-                .zip(other.0.iter())
+        if let (Repr::Shared(a), Repr::Shared(b)) = (&self.0, &other.0)
+            && Arc::ptr_eq(a, b)
+        {
+            return true;
+        }
+        let (a, b) = (self.entries(), other.entries());
+        a.len() == b.len()
+            && a.iter()
+                .zip(b.iter())
                 .all(|(a, b)| Arc::ptr_eq(a, b) || **a == **b)
     }
 }
@@ -61,18 +80,46 @@ impl Metadata {
         m
     }
 
+    fn entries(&self) -> &[Arc<Entry>] {
+        match &self.0 {
+            Repr::Own(e) => e,
+            Repr::Shared(e) => e,
+        }
+    }
+
+    /// The entries, made this metadata's own first if they were shared.
+    fn entries_mut(&mut self) -> &mut Box<[Arc<Entry>]> {
+        if let Repr::Shared(e) = &self.0 {
+            self.0 = Repr::Own(Box::clone(e));
+        }
+        match &mut self.0 {
+            Repr::Own(e) => e,
+            Repr::Shared(_) => unreachable!("made own above"),
+        }
+    }
+
+    /// Shares the entries if they may be: after every change, so equal small metadata is
+    /// always one allocation.
+    fn settle(&mut self) {
+        if let Repr::Own(e) = &mut self.0
+            && shareable(e)
+        {
+            self.0 = Repr::Shared(share(std::mem::take(e)));
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries().is_empty()
     }
 
     /// Number of top-level keys.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     /// Top-level entries, sorted by key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> + '_ {
-        self.0.iter().map(|e| (&*e.key, &e.value))
+        self.entries().iter().map(|e| (&*e.key, &e.value))
     }
 
     /// A copy as a JSON object.
@@ -83,26 +130,27 @@ impl Metadata {
     }
 
     fn slot(&self, key: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|e| (*e.key).cmp(key))
+        self.entries().binary_search_by(|e| (*e.key).cmp(key))
     }
 
     fn top(&self, key: &str) -> Option<&Value> {
-        self.slot(key).ok().map(|i| &self.0[i].value)
+        self.slot(key).ok().map(|i| &self.entries()[i].value)
     }
 
     /// Inserts `e` at position `i` (keys stay sorted): one exact-size allocation.
     fn insert_at(&mut self, i: usize, e: Arc<Entry>) {
-        let mut v = Vec::with_capacity(self.0.len() + 1);
-        v.extend_from_slice(&self.0[..i]);
+        let old = self.entries();
+        let mut v = Vec::with_capacity(old.len() + 1);
+        v.extend_from_slice(&old[..i]);
         v.push(e);
-        v.extend_from_slice(&self.0[i..]);
-        self.0 = v.into_boxed_slice();
+        v.extend_from_slice(&old[i..]);
+        self.0 = Repr::Own(v.into_boxed_slice());
     }
 
     fn remove_at(&mut self, i: usize) -> Arc<Entry> {
-        let mut v = std::mem::take(&mut self.0).into_vec();
+        let mut v = std::mem::take(self.entries_mut()).into_vec();
         let e = v.remove(i);
-        self.0 = v.into_boxed_slice();
+        self.0 = Repr::Own(v.into_boxed_slice());
         e
     }
 
@@ -132,19 +180,26 @@ impl Metadata {
     /// Sets a dotted key, creating intermediate objects (and replacing non-objects on the way).
     /// Returns true when the stored value changed.
     pub fn set(&mut self, key: &str, value: Value) -> bool {
+        let changed = self.set_unsettled(key, value);
+        self.settle();
+        changed
+    }
+
+    fn set_unsettled(&mut self, key: &str, value: Value) -> bool {
         let (first, rest) = match key.split_once('.') {
             Some((f, r)) => (f, Some(r)),
             None => (key, None),
         };
         let Some(rest) = rest else {
             return match self.slot(first) {
-                Ok(i) if self.0[i].value == value => false,
+                Ok(i) if self.entries()[i].value == value => false,
                 Ok(i) => {
                     // A counter updated in place keeps its allocation; a value that may be
                     // shared goes through the pool.
-                    match Arc::get_mut(&mut self.0[i]) {
+                    let entries = self.entries_mut();
+                    match Arc::get_mut(&mut entries[i]) {
                         Some(e) if !pooled(&value) => e.value = value,
-                        _ => self.0[i] = entry(self.0[i].key.clone(), value),
+                        _ => entries[i] = entry(entries[i].key.clone(), value),
                     }
                     true
                 }
@@ -161,8 +216,8 @@ impl Metadata {
                 i
             }
         };
-        if self.0[i].value.is_object() {
-            let mut probe = &self.0[i].value;
+        if self.entries()[i].value.is_object() {
+            let mut probe = &self.entries()[i].value;
             let mut found = true;
             for p in rest.split('.') {
                 match probe.as_object().and_then(|m| m.get(p)) {
@@ -177,11 +232,21 @@ impl Metadata {
                 return false;
             }
         }
-        set_nested(&mut Arc::make_mut(&mut self.0[i]).value, rest, value)
+        set_nested(
+            &mut Arc::make_mut(&mut self.entries_mut()[i]).value,
+            rest,
+            value,
+        )
     }
 
     /// Removes a dotted key; returns the removed value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let removed = self.remove_unsettled(key);
+        self.settle();
+        removed
+    }
+
+    fn remove_unsettled(&mut self, key: &str) -> Option<Value> {
         if let Ok(i) = self.slot(key) {
             let e = self.remove_at(i);
             return Some(Arc::try_unwrap(e).map_or_else(|e| e.value.clone(), |e| e.value));
@@ -193,12 +258,14 @@ impl Metadata {
             None => (None, rest),
         };
         // Look before copying a shared entry.
-        let mut probe = self.0[i].value.as_object()?;
+        let mut probe = self.entries()[i].value.as_object()?;
         for p in parent.into_iter().flat_map(|p| p.split('.')) {
             probe = probe.get(p)?.as_object()?;
         }
         probe.get(last)?;
-        let mut cur = Arc::make_mut(&mut self.0[i]).value.as_object_mut()?;
+        let mut cur = Arc::make_mut(&mut self.entries_mut()[i])
+            .value
+            .as_object_mut()?;
         for p in parent.into_iter().flat_map(|p| p.split('.')) {
             cur = cur.get_mut(p)?.as_object_mut()?;
         }
@@ -244,9 +311,12 @@ impl Metadata {
     /// The operations that turn `self` into `other`, at top-level key granularity.
     pub fn diff(&self, other: &Metadata) -> Vec<MetadataOp> {
         let mut ops = Vec::new();
-        for e in other.0.iter() {
+        for e in other.entries() {
             let same = match self.slot(&e.key) {
-                Ok(i) => Arc::ptr_eq(&self.0[i], e) || self.0[i].value == e.value,
+                Ok(i) => {
+                    let mine = &self.entries()[i];
+                    Arc::ptr_eq(mine, e) || mine.value == e.value
+                }
                 Err(_) => false,
             };
             if !same {
@@ -305,7 +375,9 @@ fn from_sorted_unique(mut v: Vec<(Key, Value)>) -> Metadata {
     if let Some((pk, pv)) = pending {
         out.push(entry(pk, pv));
     }
-    Metadata(out.into_boxed_slice())
+    let mut m = Metadata(Repr::Own(out.into_boxed_slice()));
+    m.settle();
+    m
 }
 
 impl Metadata {
@@ -332,8 +404,9 @@ impl From<Map<String, Value>> for Metadata {
 
 impl Serialize for Metadata {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.len()))?;
-        for e in self.0.iter() {
+        let entries = self.entries();
+        let mut map = s.serialize_map(Some(entries.len()))?;
+        for e in entries {
             map.serialize_entry(&*e.key, &e.value)?;
         }
         map.end()
@@ -485,6 +558,29 @@ mod tests {
             c.apply(&op);
         }
         assert_eq!(c, b);
+    }
+
+    #[test]
+    fn small_shared_metadata_is_one_allocation_copied_on_write() {
+        let a = Metadata::from_pairs([("RelationType", json!("ownership"))]);
+        let mut b: Metadata = serde_json::from_value(json!({"RelationType": "ownership"})).unwrap();
+        let (Repr::Shared(x), Repr::Shared(y)) = (&a.0, &b.0) else {
+            panic!("small pooled metadata is shared")
+        };
+        assert!(Arc::ptr_eq(x, y));
+        assert!(b.set("Type", json!("veth")));
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.get_str("Type"), Some("veth"));
+        assert!(matches!(b.0, Repr::Shared(_)));
+        assert_eq!(b.remove("Type"), Some(json!("veth")));
+        assert_eq!(a, b);
+        // A value that is not pooled keeps the metadata its element's own.
+        assert!(b.set("Counter", json!({"RxBytes": 1})));
+        assert!(matches!(b.0, Repr::Own(_)));
+        assert!(b.set("Counter.RxBytes", json!(2)));
+        assert_eq!(a.get("Counter.RxBytes"), None);
+        assert_eq!(b.remove("Counter"), Some(json!({"RxBytes": 2})));
+        assert!(matches!(b.0, Repr::Shared(_)));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Element storage: a slab of slots addressed by `u32` handles, plus an id → handle table.
 //!
-//! Adjacency lists and indexes hold handles (4 bytes) instead of copies of 36-byte UUID ids,
-//! and the id table holds 8 bytes per element (part of the id's hash and the handle) instead
-//! of the id and the element themselves. A handle stays valid until its element is removed;
+//! Adjacency lists and indexes hold handles (4 bytes) instead of copies of 16-byte ids, and
+//! the id table holds 8 bytes per element (part of the id's hash and the handle) instead of
+//! the id and the element themselves. Look-ups hash an [`IdRef`], so text parsed from a
+//! request finds the element its `Id` was built from. A handle stays valid until its element is removed;
 //! freed handles are reused.
 //!
 //! Must not: know what an element is beyond its id ([`Keyed`]).
@@ -11,7 +12,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::Id;
+use crate::{AsIdRef, Id, IdRef};
 
 /// What a slab slot is looked up by.
 pub(crate) trait Keyed {
@@ -47,7 +48,7 @@ fn spread(frag: u32) -> u64 {
 }
 
 impl<T: Keyed> Slab<T> {
-    fn frag(&self, id: &str) -> u32 {
+    fn frag(&self, id: IdRef<'_>) -> u32 {
         (self.hasher.hash_one(id) >> 32) as u32
     }
 
@@ -61,25 +62,26 @@ impl<T: Keyed> Slab<T> {
     }
 
     /// The handle of element `id`.
-    pub fn handle(&self, id: &str) -> Option<u32> {
+    pub fn handle(&self, id: &(impl AsIdRef + ?Sized)) -> Option<u32> {
+        let id = id.as_id_ref();
         let frag = self.frag(id);
         let slots = &self.slots;
         self.ids
             .find(spread(frag), |&(f, h)| {
-                f == frag && slots[h as usize].as_ref().is_some_and(|t| &**t.key() == id)
+                f == frag && slots[h as usize].as_ref().is_some_and(|t| *t.key() == id)
             })
             .map(|&(_, h)| h)
     }
 
-    pub fn get(&self, id: &str) -> Option<&T> {
+    pub fn get(&self, id: &(impl AsIdRef + ?Sized)) -> Option<&T> {
         self.handle(id).map(|h| self.at(h))
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+    pub fn get_mut(&mut self, id: &(impl AsIdRef + ?Sized)) -> Option<&mut T> {
         self.handle(id).map(|h| self.at_mut(h))
     }
 
-    pub fn contains(&self, id: &str) -> bool {
+    pub fn contains(&self, id: &(impl AsIdRef + ?Sized)) -> bool {
         self.handle(id).is_some()
     }
 
@@ -98,7 +100,7 @@ impl<T: Keyed> Slab<T> {
 
     /// Adds an element whose id is not present yet; returns its handle.
     pub fn insert(&mut self, t: T) -> u32 {
-        let frag = self.frag(t.key());
+        let frag = self.frag(t.key().as_id_ref());
         let h = match self.free.pop() {
             Some(h) => {
                 self.slots[h as usize] = Some(t);
@@ -116,13 +118,14 @@ impl<T: Keyed> Slab<T> {
     }
 
     /// Removes element `id`; returns its handle and the element.
-    pub fn remove(&mut self, id: &str) -> Option<(u32, T)> {
+    pub fn remove(&mut self, id: &(impl AsIdRef + ?Sized)) -> Option<(u32, T)> {
+        let id = id.as_id_ref();
         let frag = self.frag(id);
         let slots = &self.slots;
         let found = self
             .ids
             .find_entry(spread(frag), |&(f, h)| {
-                f == frag && slots[h as usize].as_ref().is_some_and(|t| &**t.key() == id)
+                f == frag && slots[h as usize].as_ref().is_some_and(|t| *t.key() == id)
             })
             .ok()?;
         let ((_, h), _) = found.remove();
@@ -139,7 +142,6 @@ impl<T: Keyed> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     impl Keyed for Id {
         fn key(&self) -> &Id {
@@ -150,16 +152,16 @@ mod tests {
     #[test]
     fn insert_find_remove_reuse() {
         let mut s: Slab<Id> = Slab::default();
-        let ids: Vec<Id> = (0..1000).map(|i| Arc::from(format!("id-{i}"))).collect();
+        let ids: Vec<Id> = (0..1000).map(|i| Id::from(format!("id-{i}"))).collect();
         for id in &ids {
             s.insert(id.clone());
         }
         assert_eq!(s.len(), 1000);
-        assert_eq!(s.get("id-7").map(|i| &**i), Some("id-7"));
+        assert_eq!(s.get("id-7").map(Id::to_string).as_deref(), Some("id-7"));
         let (h, _) = s.remove("id-7").unwrap();
         assert!(s.get("id-7").is_none());
         assert!(s.remove("id-7").is_none());
-        assert_eq!(s.insert(Arc::from("again")), h);
+        assert_eq!(s.insert(Id::from("again")), h);
         assert_eq!(s.handle("again"), Some(h));
         assert_eq!(s.iter().count(), 1000);
         assert_eq!(s.handle("id-999"), Some(999));

@@ -15,7 +15,7 @@ fn graph() -> Graph {
 }
 
 fn id(s: &str) -> Id {
-    Arc::from(s)
+    Id::from(s)
 }
 
 #[derive(Default)]
@@ -113,8 +113,8 @@ fn upsert_respects_revisions() {
     let mut n = Node::new(
         id("n"),
         md(&[("Name", json!("x"))]),
-        Arc::from("agent1"),
-        Arc::from("agent.agent1"),
+        SharedStr::from("agent1"),
+        SharedStr::from("agent.agent1"),
     );
     n.revision = 5;
     assert_eq!(g.upsert_node(n.clone()).unwrap(), Applied::Added);
@@ -145,8 +145,8 @@ fn delete_origin_removes_one_agents_subgraph() {
         g.add_node(Node::new(
             id(n),
             Metadata::new(),
-            Arc::from("x"),
-            Arc::from(origin),
+            SharedStr::from("x"),
+            SharedStr::from(origin),
         ))
         .unwrap();
     }
@@ -155,8 +155,8 @@ fn delete_origin_removes_one_agents_subgraph() {
         id("a1"),
         id("a2"),
         Metadata::new(),
-        Arc::from("x"),
-        Arc::from("agent.a"),
+        SharedStr::from("x"),
+        SharedStr::from("agent.a"),
     ))
     .unwrap();
     g.add_edge(Edge::new(
@@ -164,8 +164,8 @@ fn delete_origin_removes_one_agents_subgraph() {
         id("b1"),
         id("a1"),
         Metadata::new(),
-        Arc::from("x"),
-        Arc::from("agent.b"),
+        SharedStr::from("x"),
+        SharedStr::from("agent.b"),
     ))
     .unwrap();
     assert_eq!(g.delete_origin("agent.a"), 4);
@@ -204,7 +204,7 @@ async fn subscribers_get_events_and_lag_is_counted() {
         .create_node(id("a"), Metadata::new())
         .unwrap();
     match sub.recv().await {
-        Received::Event(GraphEvent::NodeAdded(n)) => assert_eq!(&*n.id, "a"),
+        Received::Event(GraphEvent::NodeAdded(n)) => assert_eq!(n.id, "a"),
         other => panic!("unexpected {other:?}"),
     }
     for i in 0..10 {
@@ -230,25 +230,30 @@ fn history_view_from_sorted_revisions_keeps_the_given_latest() {
     let mut old = Node::new(
         id("n"),
         md(&[("Name", json!("old"))]),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     );
     old.revision = 3;
     old.deleted_at = Some(TimeMs(50));
     let new = Node::new(
         id("n"),
         md(&[("Name", json!("new"))]),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     );
-    let m = Node::new(id("m"), Metadata::new(), Arc::from("h"), Arc::from("o"));
+    let m = Node::new(
+        id("m"),
+        Metadata::new(),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
+    );
     let e = Edge::new(
         id("e"),
         id("n"),
         id("m"),
         Metadata::new(),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     );
     let v = HistoryView::from_revisions(
         slice,
@@ -257,11 +262,14 @@ fn history_view_from_sorted_revisions_keeps_the_given_latest() {
         (vec![Arc::new(old)], vec![]),
     );
     assert_eq!(
-        GraphView::node(&v, "n").unwrap().metadata.get_str("Name"),
+        GraphView::node(&v, "n".into())
+            .unwrap()
+            .metadata
+            .get_str("Name"),
         Some("new")
     );
     assert_eq!(GraphView::node_count(&v), 3);
-    assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
+    assert_eq!(GraphView::node_edges(&v, "m".into()).count(), 1);
     let old_name = IndexValue::Str("old".into());
     assert_eq!(GraphView::lookup(&v, "Name", &old_name).unwrap().count(), 1);
     assert_eq!(v.slice(), slice);
@@ -279,8 +287,8 @@ fn history_view_keeps_every_revision_of_the_slice() {
     let mut n = Node::new(
         id("n"),
         md(&[("Name", json!("old"))]),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     );
     b.node(Arc::new(n.clone()));
     n.revision = 2;
@@ -289,27 +297,27 @@ fn history_view_keeps_every_revision_of_the_slice() {
     b.node(Arc::new(Node::new(
         id("m"),
         Metadata::new(),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     )));
     b.edge(Arc::new(Edge::new(
         id("e"),
         id("n"),
         id("m"),
         Metadata::new(),
-        Arc::from("h"),
-        Arc::from("o"),
+        SharedStr::from("h"),
+        SharedStr::from("o"),
     )));
     let v = b.build();
     assert_eq!(GraphView::node_count(&v), 3);
-    assert_eq!(GraphView::node(&v, "n").unwrap().revision, 2);
+    assert_eq!(GraphView::node(&v, "n".into()).unwrap().revision, 2);
     assert_eq!(
         GraphView::lookup(&v, "Name", &IndexValue::Str("old".into()))
             .unwrap()
             .count(),
         1
     );
-    assert_eq!(GraphView::node_edges(&v, "m").count(), 1);
+    assert_eq!(GraphView::node_edges(&v, "m".into()).count(), 1);
 }
 
 #[test]

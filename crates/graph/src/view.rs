@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::index::IndexValue;
-use crate::{Edge, Graph, HistoryView, Node, TimeMs};
+use crate::{AsIdRef, Edge, Graph, HistoryView, IdRef, Node, TimeMs};
 
 /// A closed time window `[start, last]`; a point in time has `start == last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +34,15 @@ type EdgeIter<'a> = Box<dyn Iterator<Item = &'a Arc<Edge>> + 'a>;
 /// A graph that can be queried.
 pub trait GraphView: Send + Sync {
     /// The latest revision of node `id` in this view.
-    fn node(&self, id: &str) -> Option<&Arc<Node>>;
+    fn node(&self, id: IdRef<'_>) -> Option<&Arc<Node>>;
     /// The latest revision of edge `id` in this view.
-    fn edge(&self, id: &str) -> Option<&Arc<Edge>>;
+    fn edge(&self, id: IdRef<'_>) -> Option<&Arc<Edge>>;
     /// Every node revision in this view.
     fn nodes(&self) -> NodeIter<'_>;
     /// Every edge revision in this view.
     fn edges(&self) -> EdgeIter<'_>;
     /// Edges touching node `id` (latest revisions), both directions.
-    fn node_edges(&self, id: &str) -> EdgeIter<'_>;
+    fn node_edges(&self, id: IdRef<'_>) -> EdgeIter<'_>;
     /// Nodes whose indexed `key` holds `value`; `None` when `key` is not indexed.
     fn lookup(&self, key: &str, value: &IndexValue) -> Option<NodeIter<'_>>;
     /// How many nodes [`GraphView::lookup`] would yield, when that is cheap to know.
@@ -53,12 +53,27 @@ pub trait GraphView: Send + Sync {
     fn time_slice(&self) -> Option<TimeSlice>;
 }
 
-impl GraphView for Graph {
-    fn node(&self, id: &str) -> Option<&Arc<Node>> {
-        Graph::node(self, id)
+impl HistoryView {
+    /// See [`GraphView::node`].
+    pub fn node(&self, id: &(impl AsIdRef + ?Sized)) -> Option<&Arc<Node>> {
+        self.latest.node(id)
     }
-    fn edge(&self, id: &str) -> Option<&Arc<Edge>> {
-        Graph::edge(self, id)
+    /// See [`GraphView::edge`].
+    pub fn edge(&self, id: &(impl AsIdRef + ?Sized)) -> Option<&Arc<Edge>> {
+        self.latest.edge(id)
+    }
+    /// See [`GraphView::node_edges`].
+    pub fn node_edges(&self, id: &(impl AsIdRef + ?Sized)) -> crate::NodeEdges<'_> {
+        self.latest.node_edges(id)
+    }
+}
+
+impl GraphView for Graph {
+    fn node(&self, id: IdRef<'_>) -> Option<&Arc<Node>> {
+        Graph::node(self, &id)
+    }
+    fn edge(&self, id: IdRef<'_>) -> Option<&Arc<Edge>> {
+        Graph::edge(self, &id)
     }
     fn nodes(&self) -> NodeIter<'_> {
         Box::new(Graph::nodes(self))
@@ -66,8 +81,8 @@ impl GraphView for Graph {
     fn edges(&self) -> EdgeIter<'_> {
         Box::new(Graph::edges(self))
     }
-    fn node_edges(&self, id: &str) -> EdgeIter<'_> {
-        Box::new(Graph::node_edges(self, id))
+    fn node_edges(&self, id: IdRef<'_>) -> EdgeIter<'_> {
+        Box::new(Graph::node_edges(self, &id))
     }
     fn lookup(&self, key: &str, value: &IndexValue) -> Option<NodeIter<'_>> {
         Graph::lookup(self, key, value).map(|it| Box::new(it) as NodeIter<'_>)
@@ -87,11 +102,11 @@ impl GraphView for Graph {
 }
 
 impl GraphView for HistoryView {
-    fn node(&self, id: &str) -> Option<&Arc<Node>> {
-        self.latest.node(id)
+    fn node(&self, id: IdRef<'_>) -> Option<&Arc<Node>> {
+        self.latest.node(&id)
     }
-    fn edge(&self, id: &str) -> Option<&Arc<Edge>> {
-        self.latest.edge(id)
+    fn edge(&self, id: IdRef<'_>) -> Option<&Arc<Edge>> {
+        self.latest.edge(&id)
     }
     fn nodes(&self) -> NodeIter<'_> {
         Box::new(self.latest.nodes().chain(self.older_nodes.iter()))
@@ -99,8 +114,8 @@ impl GraphView for HistoryView {
     fn edges(&self) -> EdgeIter<'_> {
         Box::new(self.latest.edges().chain(self.older_edges.iter()))
     }
-    fn node_edges(&self, id: &str) -> EdgeIter<'_> {
-        Box::new(self.latest.node_edges(id))
+    fn node_edges(&self, id: IdRef<'_>) -> EdgeIter<'_> {
+        Box::new(self.latest.node_edges(&id))
     }
     fn lookup(&self, key: &str, value: &IndexValue) -> Option<NodeIter<'_>> {
         let latest = self.latest.lookup(key, value)?;

@@ -42,12 +42,12 @@ pub struct InterfaceClaims {
 }
 
 impl InterfaceClaims {
-    pub fn get(&self, id: &str) -> Option<OvsClaim> {
+    pub fn get(&self, id: &Id) -> Option<OvsClaim> {
         self.inner.lock().get(id).cloned()
     }
 
     /// OVS's type for node `id`, if it replaces the kernel's.
-    pub fn type_override(&self, id: &str) -> Option<String> {
+    pub fn type_override(&self, id: &Id) -> Option<String> {
         self.inner
             .lock()
             .get(id)
@@ -69,12 +69,12 @@ impl InterfaceClaims {
     }
 
     /// Removes OVS's claim; returns it.
-    pub fn release(&self, id: &str) -> Option<OvsClaim> {
+    pub fn release(&self, id: &Id) -> Option<OvsClaim> {
         self.inner.lock().remove(id)
     }
 
     /// Netlink saw the link go: returns whether OVS holds the node (netlink must then keep it).
-    pub fn netlink_left(&self, id: &str) -> bool {
+    pub fn netlink_left(&self, id: &Id) -> bool {
         match self.inner.lock().get_mut(id) {
             Some(c) => {
                 c.netlink_gone = true;
@@ -85,7 +85,7 @@ impl InterfaceClaims {
     }
 
     /// Netlink writes the node again (the link exists).
-    pub fn netlink_present(&self, id: &str) {
+    pub fn netlink_present(&self, id: &Id) {
         if let Some(c) = self.inner.lock().get_mut(id) {
             c.netlink_gone = false;
         }
@@ -108,18 +108,16 @@ mod tests {
     fn claim_lifecycle() {
         let c = InterfaceClaims::default();
         let ns = NsKey { dev: 1, ino: 2 };
-        assert!(!c.netlink_left("a"), "unclaimed: netlink deletes");
-        c.claim("a".into(), ns, 7, Some("internal".into()));
-        assert_eq!(c.type_override("a").as_deref(), Some("internal"));
-        assert!(c.netlink_left("a"));
-        c.claim("a".into(), ns, 7, None);
-        assert!(
-            c.get("a").unwrap().netlink_gone,
-            "kept across claim updates"
-        );
-        c.netlink_present("a");
-        assert!(!c.get("a").unwrap().netlink_gone);
-        assert_eq!(c.release("a").unwrap().ifindex, 7);
+        let a = Id::from("a");
+        assert!(!c.netlink_left(&a), "unclaimed: netlink deletes");
+        c.claim(a.clone(), ns, 7, Some("internal".into()));
+        assert_eq!(c.type_override(&a).as_deref(), Some("internal"));
+        assert!(c.netlink_left(&a));
+        c.claim(a.clone(), ns, 7, None);
+        assert!(c.get(&a).unwrap().netlink_gone, "kept across claim updates");
+        c.netlink_present(&a);
+        assert!(!c.get(&a).unwrap().netlink_gone);
+        assert_eq!(c.release(&a).unwrap().ifindex, 7);
         assert!(c.is_empty());
     }
 }

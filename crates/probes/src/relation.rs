@@ -83,7 +83,7 @@ pub fn ensure_edge(g: &mut Graph, spec: &EdgeSpec) -> EdgeOutcome {
         let stale: Vec<Id> = g
             .node_edges(&spec.child)
             .filter(|e| {
-                *e.child == *spec.child && e.metadata.get_str("RelationType") == Some(OWNERSHIP)
+                e.child == spec.child && e.metadata.get_str("RelationType") == Some(OWNERSHIP)
             })
             .map(|e| e.id.clone())
             .collect();
@@ -105,22 +105,22 @@ pub fn ensure_edge(g: &mut Graph, spec: &EdgeSpec) -> EdgeOutcome {
 }
 
 /// Deletes an edge if it is still there.
-pub fn remove_edge(g: &mut Graph, id: &str) {
+pub fn remove_edge(g: &mut Graph, id: &Id) {
     if g.edge(id).is_some() {
         let _ = g.delete_edge(id);
     }
 }
 
 /// The nodes `root` owns, directly or not (children through `ownership` edges).
-pub fn owned_subtree(g: &Graph, root: &str) -> Vec<Id> {
+pub fn owned_subtree(g: &Graph, root: &Id) -> Vec<Id> {
     let mut out = Vec::new();
-    let mut stack = vec![Id::from(root)];
+    let mut stack = vec![root.clone()];
     while let Some(id) = stack.pop() {
         for e in g.node_edges(&id) {
-            if *e.parent == *id
+            if e.parent == id
                 && e.metadata.get_str("RelationType") == Some(OWNERSHIP)
                 && !out.contains(&e.child)
-                && *e.child != *root
+                && e.child != *root
             {
                 out.push(e.child.clone());
                 stack.push(e.child.clone());
@@ -131,7 +131,7 @@ pub fn owned_subtree(g: &Graph, root: &str) -> Vec<Id> {
 }
 
 /// Deletes `root` and every node it owns (deepest first); edges go with their nodes.
-pub fn delete_subtree(g: &mut Graph, root: &str) -> usize {
+pub fn delete_subtree(g: &mut Graph, root: &Id) -> usize {
     let mut nodes = owned_subtree(g, root);
     nodes.reverse();
     let mut n = 0;

@@ -50,9 +50,9 @@ pub fn host_node_id(host_id: &str) -> Id {
 }
 
 /// ID of a netns node: one per (path, namespace identity) on this host.
-pub fn netns_node_id(host_node: &str, path: &str, dev: u64, ino: u64) -> Id {
+pub fn netns_node_id(host_node: &Id, path: &str, dev: u64, ino: u64) -> Id {
     gen_id(&[
-        host_node,
+        &host_node.as_str(),
         "/netns/",
         path,
         "/",
@@ -63,8 +63,8 @@ pub fn netns_node_id(host_node: &str, path: &str, dev: u64, ino: u64) -> Id {
 }
 
 /// ID of an interface node: its namespace root node and its index in that namespace.
-pub fn interface_node_id(root: &str, ifindex: u32) -> Id {
-    gen_id(&[root, "/ifindex/", &ifindex.to_string()])
+pub fn interface_node_id(root: &Id, ifindex: u32) -> Id {
+    gen_id(&[&root.as_str(), "/ifindex/", &ifindex.to_string()])
 }
 
 /// TID of an OVS bridge or port: v5(hostTID + OVS UUID + Type), as Skydive's `TIDMapper`
@@ -75,13 +75,13 @@ pub fn ovs_tid(host_tid: &str, uuid: &str, kind: &str) -> String {
 
 /// ID of a node the `ovsdb` probe creates: its OVS table (`bridge`, `port`, `interface`) and
 /// row UUID, on this host.
-pub fn ovs_node_id(host_node: &str, table: &str, uuid: &str) -> Id {
-    gen_id(&[host_node, "/ovs/", table, "/", uuid])
+pub fn ovs_node_id(host_node: &Id, table: &str, uuid: &str) -> Id {
+    gen_id(&[&host_node.as_str(), "/ovs/", table, "/", uuid])
 }
 
 /// ID of a typed edge, as Skydive's `NewLink`: parent + child + relation type.
-pub fn edge_id(parent: &str, child: &str, relation: &str) -> Id {
-    gen_id(&[parent, child, relation])
+pub fn edge_id(parent: &Id, child: &Id, relation: &str) -> Id {
+    gen_id(&[&parent.as_str(), &child.as_str(), relation])
 }
 
 #[cfg(test)]
@@ -113,6 +113,7 @@ mod tests {
         assert_eq!(h, host_node_id("h"));
         assert_ne!(interface_node_id(&h, 1), interface_node_id(&h, 11));
         assert_ne!(netns_node_id(&h, "/a", 1, 2), netns_node_id(&h, "/a", 1, 3));
-        assert_ne!(edge_id("a", "b", "ownership"), edge_id("a", "b", "layer2"));
+        let (a, b) = (Id::from("a"), Id::from("b"));
+        assert_ne!(edge_id(&a, &b, "ownership"), edge_id(&a, &b, "layer2"));
     }
 }

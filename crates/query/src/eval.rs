@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde_json::{Number, Value};
 use skydive_flow::{Flow, FlowMetric};
-use skydive_graph::{Edge, GraphView, Node, TimeMs, TimeSlice};
+use skydive_graph::{Edge, GraphView, Id, IdRef, Node, TimeMs, TimeSlice};
 
 use crate::ast::{Combine, Filter, Predicate, Query, Step, StepKind, Term, Walk};
 use crate::error::{EvalError, EvalErrorKind};
@@ -292,7 +292,7 @@ impl Evaluator<'_> {
                 let ends: Vec<Arc<Node>> = edges
                     .iter()
                     .flat_map(|e| [&e.parent, &e.child])
-                    .filter_map(|id| g.node(id).cloned())
+                    .filter_map(|id| g.node(id.as_id_ref()).cloned())
                     .collect();
                 SubGraphView::build(ends, edges, slice)
             }
@@ -343,7 +343,12 @@ impl Evaluator<'_> {
     ) -> Result<Traversal, EvalErrorKind> {
         let g = self.g();
         if let Some(id) = id {
-            return finish(g.node(id).into_iter(), filters, tail, Traversal::Nodes);
+            return finish(
+                g.node(IdRef::parse(id)).into_iter(),
+                filters,
+                tail,
+                Traversal::Nodes,
+            );
         }
         if tail == Tail::Count
             && let Some(n) = lookup::count(g, filters)
@@ -364,7 +369,12 @@ impl Evaluator<'_> {
     ) -> Result<Traversal, EvalErrorKind> {
         let g = self.g();
         match id {
-            Some(id) => finish(g.edge(id).into_iter(), filters, tail, Traversal::Edges),
+            Some(id) => finish(
+                g.edge(IdRef::parse(id)).into_iter(),
+                filters,
+                tail,
+                Traversal::Edges,
+            ),
             None => finish(g.edges(), filters, tail, Traversal::Edges),
         }
     }
@@ -527,12 +537,12 @@ pub(crate) fn key_filter(key: &str, predicate: Predicate) -> Filter {
 
 /// The nodes plus the edges of `g` among them.
 fn with_edges(g: &dyn GraphView, nodes: Vec<Arc<Node>>) -> SubGraphView {
-    let ids: HashSet<&str> = nodes.iter().map(|n| &*n.id).collect();
+    let ids: HashSet<&Id> = nodes.iter().map(|n| &n.id).collect();
     let mut edges = Vec::new();
     for n in &nodes {
         edges.extend(
-            g.node_edges(&n.id)
-                .filter(|e| ids.contains(&*e.parent) && ids.contains(&*e.child))
+            g.node_edges(n.id.as_id_ref())
+                .filter(|e| ids.contains(&e.parent) && ids.contains(&e.child))
                 .cloned(),
         );
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use skydive_graph::{GraphView, IndexValue, Node};
+use skydive_graph::{GraphView, IdRef, IndexValue, Node};
 
 use crate::ast::{Combine, Filter, Literal, Predicate, Term};
 
@@ -28,7 +28,7 @@ impl Candidate<'_> {
             let Literal::Str(id) = self.value else {
                 return Some(Box::new(std::iter::empty()));
             };
-            return Some(Box::new(g.node(id).into_iter()));
+            return Some(Box::new(g.node(IdRef::parse(id)).into_iter()));
         }
         g.lookup(self.key, &index_value(self.value)?)
     }
@@ -37,7 +37,7 @@ impl Candidate<'_> {
     fn count(&self, g: &dyn GraphView) -> Option<usize> {
         if self.key == "@ID" {
             return Some(usize::from(
-                matches!(self.value, Literal::Str(id) if g.node(id).is_some()),
+                matches!(self.value, Literal::Str(id) if g.node(IdRef::parse(id)).is_some()),
             ));
         }
         g.lookup_count(self.key, &index_value(self.value)?)

@@ -126,7 +126,7 @@ fn with_edges_among<'a>(
     let mut seen_edges: HashSet<Id> = HashSet::new();
     let mut edges = Vec::new();
     for n in &nodes {
-        for e in g.node_edges(&n.id) {
+        for e in g.node_edges(n.id.as_id_ref()) {
             if seen.contains(&e.parent)
                 && seen.contains(&e.child)
                 && seen_edges.insert(e.id.clone())
@@ -150,7 +150,7 @@ fn with_end_nodes(g: &dyn GraphView, edges: &[Arc<Edge>]) -> (Vec<Arc<Node>>, Ve
         .iter()
         .flat_map(|e| [&e.parent, &e.child])
         .filter(|id| seen.insert(Id::clone(id)))
-        .filter_map(|id| g.node(id).cloned())
+        .filter_map(|id| g.node(id.as_id_ref()).cloned())
         .collect();
     (nodes, edges)
 }
@@ -238,20 +238,16 @@ impl Serialize for EdgesJson<'_> {
 pub fn dot(nodes: &[Arc<Node>], edges: &[Arc<Edge>]) -> String {
     let mut out = String::from("digraph g {\n");
     for n in nodes {
-        let label = n.metadata.get_str("Name").unwrap_or(&n.id);
-        let _ = writeln!(
-            out,
-            "  \"{}\" [label=\"{}\"];",
-            escape(&n.id),
-            escape(label)
-        );
+        let id = n.id.as_str();
+        let label = n.metadata.get_str("Name").unwrap_or(&id);
+        let _ = writeln!(out, "  \"{}\" [label=\"{}\"];", escape(&id), escape(label));
     }
     for e in edges {
         let _ = write!(
             out,
             "  \"{}\" -> \"{}\"",
-            escape(&e.parent),
-            escape(&e.child)
+            escape(&e.parent.as_str()),
+            escape(&e.child.as_str())
         );
         match e.metadata.get_str("RelationType") {
             Some("layer2") => out.push_str(" [label=\"layer2\", dir=both]"),
@@ -285,8 +281,8 @@ fn paths_dot(paths: &[Vec<Arc<Node>>]) -> String {
                 let _ = writeln!(
                     out,
                     "  \"{}\" -> \"{}\";",
-                    escape(&w[0].id),
-                    escape(&w[1].id)
+                    escape(&w[0].id.as_str()),
+                    escape(&w[1].id.as_str())
                 );
             }
         }

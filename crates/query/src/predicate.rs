@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 use std::net::Ipv4Addr;
 
 use serde_json::{Map, Number, Value};
-use skydive_graph::{Edge, Element, Metadata, Node};
+use skydive_graph::{Edge, Element, IdStr, Metadata, Node};
 
 use crate::ast::{Combine, Filter, Literal, Num, Predicate};
 
@@ -20,6 +20,8 @@ use crate::ast::{Combine, Filter, Literal, Num, Predicate};
 pub(crate) enum FieldValue<'a> {
     Json(&'a Value),
     Str(&'a str),
+    /// An element's `@ID`: its text, built on the stack for a UUID.
+    Id(IdStr<'a>),
     Int(i64),
     /// An enumeration shown as its number (a flow's `FinishType`); equal to its name too.
     Enum(&'static str, i64),
@@ -42,6 +44,7 @@ impl FieldValue<'_> {
         match self {
             FieldValue::Json(v) => v.clone(),
             FieldValue::Str(s) => Value::String(s.to_owned()),
+            FieldValue::Id(s) => Value::String(s.to_string()),
             FieldValue::Int(i) | FieldValue::Enum(_, i) => Value::from(i),
         }
     }
@@ -50,6 +53,7 @@ impl FieldValue<'_> {
     fn any_scalar(self, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
         match self {
             FieldValue::Str(s) => f(Scalar::Str(s)),
+            FieldValue::Id(s) => f(Scalar::Str(&s)),
             FieldValue::Int(i) => f(Scalar::Int(i)),
             FieldValue::Enum(name, i) => f(Scalar::Enum(name, i)),
             FieldValue::Json(Value::Array(items)) => items.iter().any(|v| f(scalar(v))),
@@ -109,7 +113,7 @@ fn metadata_get<'a>(m: &'a Metadata, key: &str) -> Option<&'a Value> {
 /// The `@` keys: the element's own fields rather than its metadata.
 fn special<'e, E: Element>(e: &'e E, key: &str) -> Option<FieldValue<'e>> {
     Some(match key {
-        "@ID" => FieldValue::Str(e.id()),
+        "@ID" => FieldValue::Id(e.id().as_str()),
         "@Host" => FieldValue::Str(e.host()),
         "@Origin" => FieldValue::Str(e.origin()),
         "@CreatedAt" => FieldValue::Int(e.created_at().0),
@@ -317,19 +321,18 @@ fn compare_exact(a: Exact, b: Exact) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
     use crate::ast::{Pattern, Term};
+    use skydive_graph::{Id, SharedStr};
 
     fn node(md: Value) -> Node {
         let mut n = Node::new(
-            Arc::from("n1"),
+            Id::from("n1"),
             serde_json::from_value(md).unwrap(),
-            Arc::from("host1"),
-            Arc::from("agent.host1"),
+            SharedStr::from("host1"),
+            SharedStr::from("agent.host1"),
         );
         n.created_at = skydive_graph::TimeMs(1000);
         n

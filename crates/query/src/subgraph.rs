@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use skydive_graph::{Edge, GraphView, Id, IndexValue, Node, TimeSlice};
+use skydive_graph::{Edge, GraphView, Id, IdRef, IndexValue, Node, TimeSlice};
 
 type NodeIter<'a> = Box<dyn Iterator<Item = &'a Arc<Node>> + 'a>;
 type EdgeIter<'a> = Box<dyn Iterator<Item = &'a Arc<Edge>> + 'a>;
@@ -56,11 +56,11 @@ impl SubGraphView {
 }
 
 impl GraphView for SubGraphView {
-    fn node(&self, id: &str) -> Option<&Arc<Node>> {
-        self.nodes.get(id)
+    fn node(&self, id: IdRef<'_>) -> Option<&Arc<Node>> {
+        self.nodes.get(&id.to_id())
     }
-    fn edge(&self, id: &str) -> Option<&Arc<Edge>> {
-        self.edges.get(id)
+    fn edge(&self, id: IdRef<'_>) -> Option<&Arc<Edge>> {
+        self.edges.get(&id.to_id())
     }
     fn nodes(&self) -> NodeIter<'_> {
         Box::new(self.nodes.values())
@@ -68,8 +68,8 @@ impl GraphView for SubGraphView {
     fn edges(&self) -> EdgeIter<'_> {
         Box::new(self.edges.values())
     }
-    fn node_edges(&self, id: &str) -> EdgeIter<'_> {
-        Box::new(self.adjacency.get(id).into_iter().flatten())
+    fn node_edges(&self, id: IdRef<'_>) -> EdgeIter<'_> {
+        Box::new(self.adjacency.get(&id.to_id()).into_iter().flatten())
     }
     fn lookup(&self, _key: &str, _value: &IndexValue) -> Option<NodeIter<'_>> {
         None
@@ -91,25 +91,25 @@ impl GraphView for SubGraphView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use skydive_graph::Metadata;
+    use skydive_graph::{Metadata, SharedStr};
 
     fn node(id: &str) -> Arc<Node> {
         Arc::new(Node::new(
-            Arc::from(id),
+            Id::from(id),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         ))
     }
 
     fn edge(id: &str, p: &str, c: &str) -> Arc<Edge> {
         Arc::new(Edge::new(
-            Arc::from(id),
-            Arc::from(p),
-            Arc::from(c),
+            Id::from(id),
+            Id::from(p),
+            Id::from(c),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         ))
     }
 
@@ -125,8 +125,8 @@ mod tests {
             None,
         );
         assert_eq!((g.node_count(), g.edge_count()), (2, 1));
-        assert_eq!(g.node_edges("b").count(), 1);
-        assert_eq!(g.node_edges("c").count(), 0);
+        assert_eq!(g.node_edges("b".into()).count(), 1);
+        assert_eq!(g.node_edges("c".into()).count(), 0);
         assert!(g.lookup("Type", &IndexValue::Bool(true)).is_none());
     }
 }

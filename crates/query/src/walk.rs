@@ -51,7 +51,7 @@ pub(crate) fn check_size(len: usize) -> Result<(), EvalErrorKind> {
 
 /// A node's identity within one view: the address of its shared allocation. A view hands out
 /// one `Arc` per node, so during a walk this is as good as the ID and much cheaper to hash
-/// than a UUID string (walks over a whole graph spend most of their time in these sets).
+/// than an [`Id`] (walks over a whole graph spend most of their time in these sets).
 type Addr = usize;
 
 fn addr(n: &Arc<Node>) -> Addr {
@@ -84,7 +84,7 @@ type AddrSet = HashSet<Addr, AddrBuild>;
 /// of it (they differ when `n` came from another view, e.g. through `Select`).
 fn seed(g: &dyn GraphView, seen: &mut AddrSet, n: &Arc<Node>) {
     seen.insert(addr(n));
-    if let Some(own) = g.node(&n.id) {
+    if let Some(own) = g.node(n.id.as_id_ref()) {
         seen.insert(addr(own));
     }
 }
@@ -101,13 +101,13 @@ pub(crate) enum Dir {
 
 impl Dir {
     /// The node at the other end of `e`, when `e` leaves `from` in this direction.
-    fn across<'e>(self, e: &'e Edge, from: &str) -> Option<&'e Id> {
+    fn across<'e>(self, e: &'e Edge, from: &Id) -> Option<&'e Id> {
         match self {
-            Dir::Out => (*e.parent == *from).then_some(&e.child),
-            Dir::In => (*e.child == *from).then_some(&e.parent),
+            Dir::Out => (e.parent == *from).then_some(&e.child),
+            Dir::In => (e.child == *from).then_some(&e.parent),
             // Skydive's rule, which also settles self-loops: from a child, go to the parent.
-            Dir::Both if *e.child == *from => Some(&e.parent),
-            Dir::Both => (*e.parent == *from).then_some(&e.child),
+            Dir::Both if e.child == *from => Some(&e.parent),
+            Dir::Both => (e.parent == *from).then_some(&e.child),
         }
     }
 }
@@ -122,9 +122,9 @@ pub(crate) fn adjacent_nodes(
 ) -> Result<Vec<Arc<Node>>, EvalErrorKind> {
     let mut out = Vec::new();
     for n in nodes {
-        for e in g.node_edges(&n.id) {
+        for e in g.node_edges(n.id.as_id_ref()) {
             budget.visit()?;
-            let Some(other) = dir.across(e, &n.id).and_then(|id| g.node(id)) else {
+            let Some(other) = dir.across(e, &n.id).and_then(|id| g.node(id.as_id_ref())) else {
                 continue;
             };
             if filter.matches(&**other) {
@@ -146,7 +146,7 @@ pub(crate) fn incident_edges(
 ) -> Result<Vec<Arc<Edge>>, EvalErrorKind> {
     let mut out = Vec::new();
     for n in nodes {
-        for e in g.node_edges(&n.id) {
+        for e in g.node_edges(n.id.as_id_ref()) {
             budget.visit()?;
             if dir.across(e, &n.id).is_some() && filter.matches(&**e) {
                 out.push(e.clone());
@@ -172,7 +172,7 @@ pub(crate) fn edge_ends(
             Dir::Both => &[&e.parent, &e.child],
         };
         for id in ends {
-            if let Some(n) = g.node(id).filter(|n| filter.matches(&***n)) {
+            if let Some(n) = g.node(id.as_id_ref()).filter(|n| filter.matches(&***n)) {
                 out.push(n.clone());
             }
         }
@@ -191,7 +191,7 @@ pub(crate) fn multi_level(
     budget: &mut Budget,
 ) -> Result<Vec<Arc<Node>>, EvalErrorKind> {
     let mut seen = AddrSet::default();
-    let mut ids: HashSet<&str> = HashSet::new();
+    let mut ids: HashSet<&Id> = HashSet::new();
     let mut out: Vec<Arc<Node>> = Vec::new();
     for n in start {
         if ids.insert(&n.id) {
@@ -205,12 +205,12 @@ pub(crate) fn multi_level(
         let level_end = out.len();
         for i in level_start..level_end {
             let from = out[i].id.clone();
-            for e in g.node_edges(&from) {
+            for e in g.node_edges(from.as_id_ref()) {
                 budget.visit()?;
                 if !walk.edges.matches(&**e) {
                     continue;
                 }
-                let Some(n) = dir.across(e, &from).and_then(|id| g.node(id)) else {
+                let Some(n) = dir.across(e, &from).and_then(|id| g.node(id.as_id_ref())) else {
                     continue;
                 };
                 if seen.insert(addr(n)) {
@@ -236,7 +236,7 @@ pub(crate) fn shortest_paths(
     budget: &mut Budget,
 ) -> Result<Vec<Vec<Arc<Node>>>, EvalErrorKind> {
     let target = Target::new(g, target);
-    let mut done: HashSet<&str> = HashSet::new();
+    let mut done: HashSet<&Id> = HashSet::new();
     let mut paths = Vec::new();
     for n in start {
         if done.insert(&n.id)
@@ -283,7 +283,7 @@ fn shortest_path<'a>(
     edges: Option<&Filter>,
     budget: &mut Budget,
 ) -> Result<Option<Vec<Arc<Node>>>, EvalErrorKind> {
-    let start = g.node(&start.id).unwrap_or(start);
+    let start = g.node(start.id.as_id_ref()).unwrap_or(start);
     if target.matches(start) {
         return Ok(Some(vec![start.clone()]));
     }
@@ -291,12 +291,15 @@ fn shortest_path<'a>(
     let mut previous: HashMap<Addr, &'a Arc<Node>, AddrBuild> = HashMap::default();
     let mut queue: VecDeque<&'a Arc<Node>> = VecDeque::from([start]);
     while let Some(n) = queue.pop_front() {
-        for e in g.node_edges(&n.id) {
+        for e in g.node_edges(n.id.as_id_ref()) {
             budget.visit()?;
             if edges.is_some_and(|f| !f.matches(&**e)) {
                 continue;
             }
-            let Some(next) = Dir::Both.across(e, &n.id).and_then(|id| g.node(id)) else {
+            let Some(next) = Dir::Both
+                .across(e, &n.id)
+                .and_then(|id| g.node(id.as_id_ref()))
+            else {
                 continue;
             };
             if Arc::ptr_eq(next, start) || previous.contains_key(&addr(next)) {

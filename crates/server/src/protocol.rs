@@ -31,7 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use skydive_graph::{Edge, MetadataOp, Node, TimeMs};
+use skydive_graph::{Edge, Id, MetadataOp, Node, TimeMs};
 
 use crate::validate::WireElement;
 use crate::ws::envelope::{PartialUpdate, null_as_empty, truncate};
@@ -450,7 +450,7 @@ pub const FRAME_OVERHEAD: usize = 64;
 #[derive(Serialize)]
 pub struct PartialOut<'a> {
     #[serde(rename = "ID")]
-    pub id: &'a str,
+    pub id: &'a Id,
     #[serde(rename = "UpdatedAt")]
     pub updated_at: TimeMs,
     #[serde(rename = "Revision")]

@@ -73,7 +73,7 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn foreign(&self, what: &str, id: &str, owner: &str) -> Refused {
+    fn foreign(&self, what: &str, id: &Id, owner: &str) -> Refused {
         Refused::invalid(format!(
             "{what} `{id}` belongs to origin `{owner}`, not `{}`: an agent only writes its own elements",
             self.origin
@@ -445,7 +445,7 @@ mod tests {
             put_edge(&mut g, W, edge("e", "a", "c"), None),
             Ok(Outcome::Updated)
         );
-        assert_eq!(&*g.edge("e").unwrap().child, "c");
+        assert_eq!(g.edge("e").unwrap().child, "c");
         assert_eq!(agent_origins(&g), ["agent.h1"]);
     }
 }

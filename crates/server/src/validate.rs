@@ -8,11 +8,9 @@
 //! non-empty `Parent`, `Child` and `Metadata.RelationType`. Times are epoch milliseconds.
 //! Unknown top-level fields are ignored, as Skydive's decoder does.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
-use skydive_graph::{Edge, Id, Metadata, Node, TimeMs};
+use skydive_graph::{Edge, Id, Metadata, Node, SharedStr, TimeMs};
 
 /// Longest accepted element identifier, in bytes.
 pub const MAX_ID_BYTES: usize = 1024;
@@ -163,7 +161,7 @@ impl WireElement {
         })
     }
 
-    fn common(&self, d: Defaults<'_>) -> (Arc<str>, Arc<str>, TimeMs, TimeMs, i64) {
+    fn common(&self, d: Defaults<'_>) -> (SharedStr, SharedStr, TimeMs, TimeMs, i64) {
         let host = match self.host.as_deref() {
             Some(h) if !h.is_empty() => h,
             _ => d.host,
@@ -184,8 +182,8 @@ impl WireElement {
             .unwrap_or(created_at);
         let revision = self.revision.filter(|r| *r > 0).unwrap_or(1);
         (
-            Arc::from(host),
-            Arc::from(origin),
+            SharedStr::from(host),
+            SharedStr::from(origin),
             created_at,
             updated_at,
             revision,
@@ -207,7 +205,7 @@ pub fn check_id(id: Option<&str>, what: &str, field: &str) -> Result<Id, Invalid
         Some(s) if s.chars().any(char::is_control) => Err(invalid(format!(
             "{what} `{field}` must not contain control characters"
         ))),
-        Some(s) => Ok(Arc::from(s)),
+        Some(s) => Ok(Id::from(s)),
     }
 }
 
@@ -299,7 +297,7 @@ mod tests {
         let n = wire(json!({"ID": "n1", "Metadata": {"Name": "a", "Type": "b"}, "Host": "h", "CreatedAt": 5}))
             .into_node(defaults())
             .unwrap();
-        assert_eq!(&*n.id, "n1");
+        assert_eq!(n.id, "n1");
         assert_eq!(&*n.host, "h");
         assert_eq!(&*n.origin, "api.an");
         assert_eq!(n.created_at, TimeMs(5));
@@ -354,7 +352,7 @@ mod tests {
         let ok = wire(json!({"ID": "e", "Parent": "a", "Child": "b", "Metadata": {"RelationType": "ownership"}}))
             .into_edge(defaults())
             .unwrap();
-        assert_eq!(&*ok.parent, "a");
+        assert_eq!(ok.parent, "a");
         let e = wire(json!({"ID": "e", "Child": "b", "Metadata": {"RelationType": "x"}}))
             .into_edge(defaults())
             .unwrap_err();

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
-use skydive_graph::{Edge, GraphEvent, Metadata, Node, SharedStr, TimeMs};
+use skydive_graph::{Edge, GraphEvent, Id, Metadata, Node, SharedStr, TimeMs};
 
 /// Version of the record and chunk layouts; a reader refuses versions it does not know.
 pub(crate) const FORMAT: u8 = 1;
@@ -107,7 +107,7 @@ fn encode_revision(change: Change, rev: &Revision, out: &mut Vec<u8>) {
     match rev {
         Revision::Node(n) => {
             out.push(KIND_NODE | change as u8);
-            put_str(out, &n.id);
+            put_str(out, &n.id.as_str());
             put_common(
                 out,
                 &n.host,
@@ -121,9 +121,9 @@ fn encode_revision(change: Change, rev: &Revision, out: &mut Vec<u8>) {
         }
         Revision::Edge(e) => {
             out.push(KIND_EDGE | change as u8);
-            put_str(out, &e.id);
-            put_str(out, &e.parent);
-            put_str(out, &e.child);
+            put_str(out, &e.id.as_str());
+            put_str(out, &e.parent.as_str());
+            put_str(out, &e.child.as_str());
             put_common(
                 out,
                 &e.host,
@@ -266,7 +266,7 @@ impl Interner {
         if let Some(v) = self.seen.get(s) {
             return v.clone();
         }
-        let v: SharedStr = Arc::from(s);
+        let v = SharedStr::from(s);
         if self.seen.len() < Self::CAP {
             self.seen.insert(v.clone());
         }
@@ -611,7 +611,7 @@ impl<'a> Reader<'a> {
     }
 
     fn node(&mut self, id: &str, it: &mut Interner) -> DResult<Node> {
-        let id = Arc::from(id);
+        let id = Id::new(id);
         let c = self.common(it)?;
         let metadata = self.metadata()?;
         Ok(Node {
@@ -627,9 +627,9 @@ impl<'a> Reader<'a> {
     }
 
     fn edge(&mut self, id: &str, it: &mut Interner) -> DResult<Edge> {
-        let id = Arc::from(id);
-        let parent = Arc::from(self.str()?);
-        let child = Arc::from(self.str()?);
+        let id = Id::new(id);
+        let parent = Id::new(self.str()?);
+        let child = Id::new(self.str()?);
         let c = self.common(it)?;
         let metadata = self.metadata()?;
         Ok(Edge {
@@ -743,10 +743,10 @@ mod tests {
 
     fn node(md: Value) -> Node {
         Node {
-            id: Arc::from("n1"),
+            id: Id::from("n1"),
             metadata: serde_json::from_value(md).unwrap(),
-            host: Arc::from("h1"),
-            origin: Arc::from("agent.h1"),
+            host: SharedStr::from("h1"),
+            origin: SharedStr::from("agent.h1"),
             created_at: TimeMs(-3),
             updated_at: TimeMs(1_700_000_000_000),
             deleted_at: Some(TimeMs(1_700_000_000_001)),
@@ -758,6 +758,35 @@ mod tests {
         let mut buf = Vec::new();
         rec.encode(&mut buf);
         decode_record(&buf, &mut Interner::default()).unwrap()
+    }
+
+    /// Ids are stored as their text, as before ids became values: records written by earlier
+    /// versions read back, and an id spelt differently (upper case) stays that spelling.
+    #[test]
+    fn ids_are_stored_as_their_text() {
+        let uuid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+        let upper = "6BA7B810-9DAD-11D1-80B4-00C04FD430C8";
+        for text in [uuid, upper, "n1"] {
+            let mut n = node(json!({}));
+            n.id = Id::from(text);
+            let rec = Record {
+                change: Change::Added,
+                rev: Revision::Node(Arc::new(n.clone())),
+            };
+            let mut buf = Vec::new();
+            rec.encode(&mut buf);
+            let mut text_bytes = vec![text.len() as u8];
+            text_bytes.extend_from_slice(text.as_bytes());
+            assert_eq!(&buf[2..2 + text_bytes.len()], &text_bytes[..]);
+            assert_eq!(peek_record(&buf).unwrap(), (true, Change::Added, text));
+            match round_trip(&rec).rev {
+                Revision::Node(back) => {
+                    assert_eq!(*back, n);
+                    assert_eq!(back.id.to_string(), text);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -777,12 +806,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e = Arc::new(Edge {
-            id: Arc::from("e"),
+            id: Id::from("e"),
             metadata: Metadata::from_pairs([("RelationType", json!("ownership"))]),
-            parent: Arc::from("p"),
-            child: Arc::from("c"),
-            host: Arc::from(""),
-            origin: Arc::from(""),
+            parent: Id::from("p"),
+            child: Id::from("c"),
+            host: SharedStr::from(""),
+            origin: SharedStr::from(""),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: None,
@@ -804,7 +833,7 @@ mod tests {
     fn chunk_round_trip_shares_host_strings() {
         let a = Arc::new(node(json!({"A": 1})));
         let mut b = node(json!({}));
-        b.id = Arc::from("n2");
+        b.id = Id::from("n2");
         let revs = vec![Revision::Node(a.clone()), Revision::Node(Arc::new(b))];
         let bytes = encode_chunk(&revs);
         let mut out = Vec::new();
@@ -816,7 +845,7 @@ mod tests {
             panic!()
         };
         assert_eq!(x, &a);
-        assert!(Arc::ptr_eq(&x.host, &y.host));
+        assert!(SharedStr::ptr_eq(&x.host, &y.host));
     }
 
     #[test]
@@ -825,16 +854,16 @@ mod tests {
         let mut revs = Vec::new();
         for i in 0..4 {
             let mut n = node(md.clone());
-            n.id = Arc::from(format!("n{i}"));
+            n.id = Id::from(format!("n{i}"));
             revs.push(Revision::Node(Arc::new(n)));
         }
         let e = Edge {
-            id: Arc::from("e"),
+            id: Id::from("e"),
             metadata: Metadata::new(),
-            parent: Arc::from("n0"),
-            child: Arc::from("n1"),
-            host: Arc::from("h"),
-            origin: Arc::from("o"),
+            parent: Id::from("n0"),
+            child: Id::from("n1"),
+            host: SharedStr::from("h"),
+            origin: SharedStr::from("o"),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: Some(TimeMs(3)),
@@ -846,11 +875,11 @@ mod tests {
         let skip = |is_node: bool, id: &str| !is_node || id == "n1" || id == "n2";
         let counts = decode_chunk(&bytes, &mut Interner::default(), &skip, &mut out).unwrap();
         assert_eq!(counts, ChunkCounts { nodes: 4, edges: 1 });
-        let ids: Vec<&str> = out
+        let ids: Vec<&Id> = out
             .iter()
             .map(|r| match r {
-                Revision::Node(n) => &*n.id,
-                Revision::Edge(e) => &*e.id,
+                Revision::Node(n) => &n.id,
+                Revision::Edge(e) => &e.id,
             })
             .collect();
         assert_eq!(ids, ["n0", "n3"]);
@@ -868,12 +897,12 @@ mod tests {
         let md = json!({"L": [1, -2, 2.5, "x", null, true, {"o": {"p": []}}], "S": "s"});
         let n = Arc::new(node(md));
         let e = Arc::new(Edge {
-            id: Arc::from("e"),
+            id: Id::from("e"),
             metadata: Metadata::from_pairs([("RelationType", json!("ownership"))]),
-            parent: Arc::from("n1"),
-            child: Arc::from("n2"),
-            host: Arc::from("h"),
-            origin: Arc::from("o"),
+            parent: Id::from("n1"),
+            child: Id::from("n2"),
+            host: SharedStr::from("h"),
+            origin: SharedStr::from("o"),
             created_at: TimeMs(1),
             updated_at: TimeMs(2),
             deleted_at: None,

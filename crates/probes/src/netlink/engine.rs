@@ -421,9 +421,7 @@ impl Engine {
         let g = self.graph.read();
         let root = &self.entry.root_id;
         g.node_edges(root)
-            .filter(|e| {
-                *e.parent == **root && e.metadata.get_str("RelationType") == Some(OWNERSHIP)
-            })
+            .filter(|e| e.parent == *root && e.metadata.get_str("RelationType") == Some(OWNERSHIP))
             .filter_map(|e| {
                 let n = g.node(&e.child)?;
                 let idx = u32::try_from(n.metadata.get_i64("IfIndex")?).ok()?;
@@ -895,7 +893,7 @@ fn prune_unwanted_edges(g: &mut Graph, node: &Id, wanted: &[EdgeSpec], peer_unkn
         .filter(|e| !wanted.iter().any(|w| w.id == e.id))
         .filter(|e| {
             let veth = e.metadata.get("Type") == Some(&Value::from("veth"));
-            (*e.child == **node && !veth) || (veth && !peer_unknown)
+            (e.child == *node && !veth) || (veth && !peer_unknown)
         })
         // Only edges between interfaces are netlink's (an OVS port → interface edge is not).
         .filter(|e| {

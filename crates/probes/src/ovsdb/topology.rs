@@ -725,9 +725,9 @@ fn find_kernel_node<'a>(
 }
 
 /// The kernel datapath's `ovs-system` interface, if the host namespace has one.
-fn ovs_system_node(g: &Graph, host: &str) -> Option<Id> {
+fn ovs_system_node(g: &Graph, host: &Id) -> Option<Id> {
     g.node_edges(host)
-        .filter(|e| *e.parent == *host && e.metadata.get_str("RelationType") == Some(OWNERSHIP))
+        .filter(|e| e.parent == *host && e.metadata.get_str("RelationType") == Some(OWNERSHIP))
         .filter_map(|e| g.node(&e.child))
         .find(|n| {
             n.metadata.get_str("Name") == Some("ovs-system")

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use skydive_graph::{Edge, Graph, GraphOptions, Node, SharedGraph};
+use skydive_graph::{Edge, Graph, GraphOptions, Id, Node, SharedGraph};
 use skydive_probes::{AgentTopology, NamespaceStatus, TopologyConfig};
 
 /// How long a test waits for the graph to reflect a change (generous: CI machines are slow;
@@ -62,15 +62,15 @@ pub fn rel(e: &Edge) -> Option<&str> {
 }
 
 /// Nodes `owner` owns (through `ownership` edges).
-pub fn owned<'a>(g: &'a Graph, owner: &str) -> Vec<&'a Arc<Node>> {
+pub fn owned<'a>(g: &'a Graph, owner: &Id) -> Vec<&'a Arc<Node>> {
     g.node_edges(owner)
-        .filter(|e| *e.parent == *owner && rel(e) == Some("ownership"))
+        .filter(|e| e.parent == *owner && rel(e) == Some("ownership"))
         .filter_map(|e| g.node(&e.child))
         .collect()
 }
 
 /// The node named `name` that `owner` owns.
-pub fn owned_named<'a>(g: &'a Graph, owner: &str, name: &str) -> Option<&'a Arc<Node>> {
+pub fn owned_named<'a>(g: &'a Graph, owner: &Id, name: &str) -> Option<&'a Arc<Node>> {
     owned(g, owner)
         .into_iter()
         .find(|n| n.metadata.get_str("Name") == Some(name))
@@ -89,20 +89,20 @@ pub fn iface_in_ns<'a>(g: &'a Graph, ns: &str, name: &str) -> Option<&'a Arc<Nod
 }
 
 /// An edge with `relation` between `a` and `b`, in either direction.
-pub fn edge_between<'a>(g: &'a Graph, a: &str, b: &str, relation: &str) -> Option<&'a Arc<Edge>> {
+pub fn edge_between<'a>(g: &'a Graph, a: &Id, b: &Id, relation: &str) -> Option<&'a Arc<Edge>> {
     g.node_edges(a)
-        .find(|e| rel(e) == Some(relation) && e.other_end(a).is_some_and(|o| **o == *b))
+        .find(|e| rel(e) == Some(relation) && e.other_end(a) == Some(b))
 }
 
 /// An edge with `relation` from `parent` to `child`.
 pub fn edge_from<'a>(
     g: &'a Graph,
-    parent: &str,
-    child: &str,
+    parent: &Id,
+    child: &Id,
     relation: &str,
 ) -> Option<&'a Arc<Edge>> {
     g.node_edges(parent)
-        .find(|e| rel(e) == Some(relation) && *e.parent == *parent && *e.child == *child)
+        .find(|e| rel(e) == Some(relation) && e.parent == *parent && e.child == *child)
 }
 
 /// String values of a list key.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use skydive_flow::{FIELD_KEYS, FieldRef, Flow};
-use skydive_graph::{GraphView, IndexValue, Node, TimeMs, TimeSlice};
+use skydive_graph::{GraphView, Id, IndexValue, Node, TimeMs, TimeSlice};
 
 use super::{Evaluator, Traversal, fail, key_filter, wrong_input};
 use crate::arguments::{self, FlowArgs};
@@ -306,7 +306,7 @@ impl Evaluator<'_> {
         seen.sort_by(|a, b| (a.start, &a.uuid).cmp(&(b.start, &b.uuid)));
         let mut finder = NodeFinder::new(self.g());
         let mut nodes = Vec::new();
-        let mut ids_seen: HashSet<Arc<str>> = HashSet::new();
+        let mut ids_seen: HashSet<Id> = HashSet::new();
         for f in flows.iter().chain(&seen) {
             if let Some(n) = finder.first("TID", &f.node_tid, filter)
                 && ids_seen.insert(n.id.clone())
@@ -681,7 +681,7 @@ impl<'g> NodeFinder<'g> {
                 v.dedup_by(|a, b| a.id == b.id);
                 // A past view may list several revisions of a node: use its latest.
                 v.into_iter()
-                    .map(|n| g.node(&n.id).cloned().unwrap_or(n))
+                    .map(|n| g.node(n.id.as_id_ref()).cloned().unwrap_or(n))
                     .collect()
             });
         nodes.iter().find(|n| filter.matches(&***n)).cloned()

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use skydive_graph::{
-    DEFAULT_INDEXED_KEYS, Edge, Graph, GraphView, HistoryViewBuilder, IndexValue, Metadata, Node,
-    TimeMs, TimeSlice, gen_id,
+    DEFAULT_INDEXED_KEYS, Edge, Graph, GraphView, HistoryViewBuilder, IdRef, IndexValue, Metadata,
+    Node, SharedStr, TimeMs, TimeSlice, gen_id,
 };
 
 use crate::fixture::{id, topology};
@@ -371,7 +371,7 @@ fn shortest_paths() {
         "G.V().Has('Name', 'eth0').ShortestPathTo(Metadata('Name', 'ns1'))",
     );
     assert_eq!(out[0][1]["Metadata"]["Name"], json!("ns1"));
-    assert_eq!(out[0][0]["ID"], json!(*id("eth0")));
+    assert_eq!(out[0][0]["ID"], json!(id("eth0")));
     assert_eq!(names(&g, "G.V().Has('Name', 'eth0').ShortestPathTo(Metadata('Name', 'eth1'), Metadata('RelationType', 'layer2')).Dedup()").len(), 4);
 }
 
@@ -641,10 +641,10 @@ type NodeIter<'a> = Box<dyn Iterator<Item = &'a Arc<Node>> + 'a>;
 type EdgeIter<'a> = Box<dyn Iterator<Item = &'a Arc<Edge>> + 'a>;
 
 impl GraphView for Spy<'_> {
-    fn node(&self, id: &str) -> Option<&Arc<Node>> {
+    fn node(&self, id: IdRef<'_>) -> Option<&Arc<Node>> {
         GraphView::node(self.g, id)
     }
-    fn edge(&self, id: &str) -> Option<&Arc<Edge>> {
+    fn edge(&self, id: IdRef<'_>) -> Option<&Arc<Edge>> {
         GraphView::edge(self.g, id)
     }
     fn nodes(&self) -> NodeIter<'_> {
@@ -655,7 +655,7 @@ impl GraphView for Spy<'_> {
         self.scans.fetch_add(1, Ordering::SeqCst);
         GraphView::edges(self.g)
     }
-    fn node_edges(&self, id: &str) -> EdgeIter<'_> {
+    fn node_edges(&self, id: IdRef<'_>) -> EdgeIter<'_> {
         GraphView::node_edges(self.g, id)
     }
     fn lookup(&self, key: &str, value: &IndexValue) -> Option<NodeIter<'_>> {
@@ -777,7 +777,12 @@ fn revision(
         ("Type", json!(ty)),
         ("MTU", json!(mtu)),
     ]);
-    let mut n = Node::new(id(name), md, Arc::from("host1"), Arc::from("agent.host1"));
+    let mut n = Node::new(
+        id(name),
+        md,
+        SharedStr::from("host1"),
+        SharedStr::from("agent.host1"),
+    );
     n.revision = rev;
     n.created_at = TimeMs(created);
     n.updated_at = TimeMs(created + rev);
@@ -801,8 +806,8 @@ fn past() -> FixedHistory {
         id("br9"),
         id("old0"),
         md,
-        Arc::from("host1"),
-        Arc::from("agent.host1"),
+        SharedStr::from("host1"),
+        SharedStr::from("agent.host1"),
     );
     b.edge(Arc::new(e));
     FixedHistory {

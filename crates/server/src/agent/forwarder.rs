@@ -783,7 +783,7 @@ impl<'a> Session<'a> {
 }
 
 fn partial(
-    id: &str,
+    id: &Id,
     updated_at: skydive_graph::TimeMs,
     revision: i64,
     ops: &[skydive_graph::MetadataOp],
@@ -797,7 +797,7 @@ fn partial(
     .unwrap_or_else(|_| "null".to_owned())
 }
 
-fn deletion(id: &str, at: Option<skydive_graph::TimeMs>) -> String {
+fn deletion(id: &Id, at: Option<skydive_graph::TimeMs>) -> String {
     json!({"ID": id, "DeletedAt": at}).to_string()
 }
 

@@ -61,16 +61,12 @@ async fn index(state: AppState, kind: Kind) -> Result<Response, ApiError> {
     let bytes = blocking(move || {
         let g = graph.read();
         let r = match kind {
-            Kind::Node => serde_json::to_vec(
-                &g.nodes()
-                    .map(|n| (&*n.id, &**n))
-                    .collect::<BTreeMap<_, _>>(),
-            ),
-            Kind::Edge => serde_json::to_vec(
-                &g.edges()
-                    .map(|e| (&*e.id, &**e))
-                    .collect::<BTreeMap<_, _>>(),
-            ),
+            Kind::Node => {
+                serde_json::to_vec(&g.nodes().map(|n| (&n.id, &**n)).collect::<BTreeMap<_, _>>())
+            }
+            Kind::Edge => {
+                serde_json::to_vec(&g.edges().map(|e| (&e.id, &**e)).collect::<BTreeMap<_, _>>())
+            }
         };
         r.map_err(|e| ApiError::internal(format!("cannot encode the answer: {e}")))
     })
@@ -331,7 +327,7 @@ pub async fn edge_delete(
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::Arc;
+    use skydive_graph::Id;
 
     #[test]
     fn patches_may_only_touch_metadata() {
@@ -361,7 +357,7 @@ mod tests {
     fn node_identity_keys_are_fixed() {
         let mut g = Graph::new(skydive_graph::GraphOptions::new("h", "o"));
         g.create_node(
-            Arc::from("n"),
+            Id::from("n"),
             Metadata::from_pairs([("Name", json!("a")), ("Type", json!("t"))]),
         )
         .unwrap();

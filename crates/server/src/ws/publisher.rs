@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use parking_lot::Mutex;
-use skydive_graph::{Applied, Graph, GraphError, Node, TimeMs};
+use skydive_graph::{Applied, Graph, GraphError, Id, Node, TimeMs};
 
 use super::envelope::{self, GraphMessage, PartialUpdate, SyncPayload, types};
 use super::{Frame, Handshake, Sender, accept, frame, refuse, start_writer, upgrade};
@@ -249,7 +249,7 @@ fn apply(g: &mut Graph, msg: GraphMessage, origin: &str, host: &str) -> Result<(
 fn partial(
     p: PartialUpdate,
     what: &str,
-    f: impl FnOnce(&str, i64, TimeMs, &[skydive_graph::MetadataOp]) -> Result<Applied, GraphError>,
+    f: impl FnOnce(&Id, i64, TimeMs, &[skydive_graph::MetadataOp]) -> Result<Applied, GraphError>,
 ) -> Result<(), String> {
     let id = check_id(Some(&p.id), what, "ID").map_err(|e| e.to_string())?;
     if let Some(op) = p.ops.iter().find(|op| op.key.is_empty()) {
@@ -444,7 +444,7 @@ mod tests {
     #[test]
     fn sync_replaces_the_origin_subgraph() {
         let mut g = graph();
-        g.create_node(Arc::from("mine"), skydive_graph::Metadata::new())
+        g.create_node(Id::from("mine"), skydive_graph::Metadata::new())
             .unwrap();
         let add = |id: &str| json!({"ID": id, "Metadata": {"Name": id, "Type": "t"}});
         apply(

@@ -227,7 +227,7 @@ fn past_snapshot(
 #[derive(Serialize)]
 struct PartialOut<'a> {
     #[serde(rename = "ID")]
-    id: &'a str,
+    id: &'a Id,
     #[serde(rename = "UpdatedAt")]
     updated_at: TimeMs,
     #[serde(rename = "Revision")]
@@ -628,8 +628,8 @@ impl Session {
             .collect();
 
         // Deleted elements: prefer the revision the event carries (with DeletedAt).
-        let mut deleted_nodes: HashMap<&str, &Arc<Node>> = HashMap::new();
-        let mut deleted_edges: HashMap<&str, &Arc<Edge>> = HashMap::new();
+        let mut deleted_nodes: HashMap<&Id, &Arc<Node>> = HashMap::new();
+        let mut deleted_edges: HashMap<&Id, &Arc<Edge>> = HashMap::new();
         for ev in &batch {
             match ev {
                 GraphEvent::NodeDeleted(n) => {
@@ -661,7 +661,7 @@ impl Session {
             .collect();
         gone_edges.sort_by(|a, b| a.id.cmp(&b.id));
         for e in gone_edges {
-            let e = deleted_edges.get(&*e.id).copied().unwrap_or(e);
+            let e = deleted_edges.get(&e.id).copied().unwrap_or(e);
             msgs.push(envelope::encode(types::EDGE_DELETED, None, 200, &**e));
         }
         let mut gone_nodes: Vec<&Arc<Node>> = filter
@@ -672,7 +672,7 @@ impl Session {
             .collect();
         gone_nodes.sort_by(|a, b| a.id.cmp(&b.id));
         for n in gone_nodes {
-            let n = deleted_nodes.get(&*n.id).copied().unwrap_or(n);
+            let n = deleted_nodes.get(&n.id).copied().unwrap_or(n);
             msgs.push(envelope::encode(types::NODE_DELETED, None, 200, &**n));
         }
         // Updates of elements inside the subgraph before and after.
@@ -726,14 +726,14 @@ fn filter_from(text: String, snap: &Snapshot) -> Filter {
 mod tests {
     use super::*;
     use serde_json::json;
-    use skydive_graph::{Metadata, OpKind};
+    use skydive_graph::{Metadata, OpKind, SharedStr};
 
     fn node(id: &str, rev: i64) -> Arc<Node> {
         let mut n = Node::new(
-            Arc::from(id),
+            Id::from(id),
             Metadata::new(),
-            Arc::from("h"),
-            Arc::from("o"),
+            SharedStr::from("h"),
+            SharedStr::from("o"),
         );
         n.revision = rev;
         Arc::new(n)
@@ -742,8 +742,12 @@ mod tests {
     #[test]
     fn snapshot_keeps_latest_revision_sorted() {
         let s = Snapshot::new([node("b", 1), node("a", 2), node("a", 5), node("a", 3)], []);
-        let ids: Vec<(&str, i64)> = s.nodes.iter().map(|n| (&*n.id, n.revision)).collect();
-        assert_eq!(ids, [("a", 5), ("b", 1)]);
+        let ids: Vec<(String, i64)> = s
+            .nodes
+            .iter()
+            .map(|n| (n.id.to_string(), n.revision))
+            .collect();
+        assert_eq!(ids, [("a".to_owned(), 5), ("b".to_owned(), 1)]);
         let v: serde_json::Value = serde_json::from_str(&s.encode(Some("u"))).unwrap();
         assert_eq!(v["Type"], "SyncReply");
         assert_eq!(v["Obj"]["Nodes"][0]["ID"], "a");

@@ -1,11 +1,9 @@
 //! Helpers: stores in temporary directories, graphs that record into them, and comparable
 //! copies of what a graph or a view holds.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 use skydive_graph::{
-    Edge, Element, Graph, GraphOptions, GraphView, Metadata, Node, TimeMs, TimeSlice,
+    Edge, Element, Graph, GraphOptions, GraphView, Id, Metadata, Node, SharedStr, TimeMs, TimeSlice,
 };
 use skydive_store::{HistoryConfig, HistoryStore};
 use tempfile::TempDir;
@@ -40,10 +38,10 @@ pub fn md(pairs: &[(&str, Value)]) -> Metadata {
 
 pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
     let mut n = Node::new(
-        Arc::from(id),
+        Id::from(id),
         metadata,
-        Arc::from("agent1"),
-        Arc::from("agent.agent1"),
+        SharedStr::from("agent1"),
+        SharedStr::from("agent.agent1"),
     );
     n.created_at = t;
     n.updated_at = t;
@@ -52,12 +50,12 @@ pub fn node_at(id: &str, t: TimeMs, metadata: Metadata) -> Node {
 
 pub fn edge_at(id: &str, parent: &str, child: &str, t: TimeMs) -> Edge {
     let mut e = Edge::new(
-        Arc::from(id),
-        Arc::from(parent),
-        Arc::from(child),
+        Id::from(id),
+        Id::from(parent),
+        Id::from(child),
         md(&[("RelationType", json!("ownership"))]),
-        Arc::from("agent1"),
-        Arc::from("agent.agent1"),
+        SharedStr::from("agent1"),
+        SharedStr::from("agent.agent1"),
     );
     e.created_at = t;
     e.updated_at = t;
@@ -92,8 +90,8 @@ impl Contents {
         Contents { nodes, edges }
     }
 
-    pub fn node_ids(&self) -> Vec<&str> {
-        self.nodes.iter().map(|n| &*n.id).collect()
+    pub fn node_ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.id.to_string()).collect()
     }
 }
 

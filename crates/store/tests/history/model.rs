@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use proptest::prelude::*;
 use serde_json::json;
 use skydive_graph::{
-    ChangeLog, Edge, Graph, GraphEvent, GraphOptions, GraphView, MetadataOp, Node, TimeMs,
-    TimeSlice,
+    ChangeLog, Edge, Graph, GraphEvent, GraphOptions, MetadataOp, Node, TimeMs, TimeSlice,
 };
 use skydive_store::HistoryStore;
 

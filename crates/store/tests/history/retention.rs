@@ -34,7 +34,7 @@ fn ten_days(store: &HistoryStore, checkpoints: &[i64]) -> (TimeMs, TimeMs) {
 
 fn day_at(store: &HistoryStore, t: TimeMs) -> Result<i64, StoreError> {
     let v = store.view(TimeSlice::at(t))?;
-    Ok(skydive_graph::GraphView::node(&v, "a")
+    Ok(skydive_graph::GraphView::node(&v, "a".into())
         .unwrap()
         .metadata
         .get_i64("Day")

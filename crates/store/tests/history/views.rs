@@ -83,10 +83,12 @@ fn slice_views_hold_every_revision_alive_in_the_slice() {
     let at = |d: i64| TimeMs(t0.0 + d);
 
     let v = view_slice(&store, at(0), at(60));
+    let ids: Vec<String> = v.nodes.iter().map(|n| n.id.to_string()).collect();
     let revs: Vec<(&str, i64, Option<TimeMs>)> = v
         .nodes
         .iter()
-        .map(|n| (&*n.id, n.revision, n.deleted_at))
+        .zip(&ids)
+        .map(|(n, id)| (id.as_str(), n.revision, n.deleted_at))
         .collect();
     assert_eq!(
         revs,
@@ -102,16 +104,18 @@ fn slice_views_hold_every_revision_alive_in_the_slice() {
 
     // b's first revision lived in [10, 30): it overlaps [25, 45]; b's deletion comes later.
     let v = view_slice(&store, at(25), at(45));
+    let ids: Vec<String> = v.nodes.iter().map(|n| n.id.to_string()).collect();
     let revs: Vec<(&str, i64, Option<TimeMs>)> = v
         .nodes
         .iter()
-        .map(|n| (&*n.id, n.revision, n.deleted_at))
+        .zip(&ids)
+        .map(|(n, id)| (id.as_str(), n.revision, n.deleted_at))
         .collect();
     assert_eq!(revs, [("a", 2, None), ("b", 1, None), ("b", 2, None)]);
 
     // A revision superseded exactly at the slice start is not in it.
     let v = view_slice(&store, at(20), at(25));
-    assert_eq!(v.nodes.iter().filter(|n| &*n.id == "a").count(), 1);
+    assert_eq!(v.nodes.iter().filter(|n| n.id == "a").count(), 1);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! adoption. The same against a real OVS is in the integration tests (`ovsdb_lab.rs`).
 
 use serde_json::{Value, json};
-use skydive_graph::{Graph, GraphOptions, Metadata};
+use skydive_graph::{Graph, GraphOptions, Id, Metadata};
 
 use super::*;
 use crate::relation::EdgeSpec;
@@ -87,7 +87,7 @@ impl World {
         self.g.node(&ovs_node_id(&self.host, table, uuid))
     }
 
-    fn edge(&self, parent: &str, child: &str, rel: &'static str) -> Option<&Metadata> {
+    fn edge(&self, parent: &Id, child: &Id, rel: &'static str) -> Option<&Metadata> {
         self.g
             .edge(&crate::tid::edge_id(parent, child, rel))
             .map(|e| &e.metadata)
