@@ -15,6 +15,7 @@
 //! - [`OvsdbClient`]: an RFC 7047 client (`transact`, `monitor`…) for the OVS probes.
 //! - [`HugePageAlloc`]: the process allocator of the `skydive` binary: transparent huge
 //!   pages for large tables (it is `unsafe` FFI, hence here).
+//! - [`heap::trim`]: gives glibc's free memory back to the kernel after bursts.
 //! - [`capture`]: captures started on selected nodes (`ovssflow`, `sflow`): sFlow collectors
 //!   on dedicated threads, flow tables, flow batches towards the analyzer, the `sFlow` rows
 //!   of OVSDB, the nodes' `Captures` and `SFlow` metadata.
@@ -25,7 +26,7 @@
 //! sFlow collectors) run on named `std::thread`s and hand batches over bounded channels.
 //!
 //! Must not: depend on the server, store or query crates, speak HTTP, or hold the graph lock
-//! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt/mmap FFI), each block
+//! across an `.await`. `unsafe` is allowed here only (ioctl/recv/setsockopt/mmap/malloc_trim FFI), each block
 //! with a `// SAFETY:` note.
 //!
 //! ```no_run
@@ -43,6 +44,7 @@
 pub mod capture;
 pub mod fuzzing;
 pub mod hardware;
+pub mod heap;
 pub mod host;
 pub mod huge_pages;
 pub mod interface_claims;

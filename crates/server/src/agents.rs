@@ -30,6 +30,7 @@ use skydive_graph::{SharedGraph, TimeMs};
 use tokio_util::sync::CancellationToken;
 
 use crate::conns::{ConnCounters, HostConflict};
+use crate::heap_trim::HeapTrim;
 use crate::protocol::{self, SyncDone};
 
 /// Counters of one agent connection.
@@ -107,6 +108,8 @@ pub(crate) struct Agents {
     graph: SharedGraph,
     grace: Duration,
     shutdown: CancellationToken,
+    /// Asked for after a subgraph is removed (megabytes freed at once).
+    heap_trim: HeapTrim,
     entries: Mutex<HashMap<String, Entry>>,
     epoch: AtomicU64,
     /// Subgraphs removed after their grace period.
@@ -114,11 +117,17 @@ pub(crate) struct Agents {
 }
 
 impl Agents {
-    pub fn new(graph: SharedGraph, grace: Duration, shutdown: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        graph: SharedGraph,
+        grace: Duration,
+        shutdown: CancellationToken,
+        heap_trim: HeapTrim,
+    ) -> Arc<Self> {
         Arc::new(Agents {
             graph,
             grace,
             shutdown,
+            heap_trim,
             entries: Mutex::default(),
             epoch: AtomicU64::new(0),
             expired: AtomicU64::new(0),
@@ -174,6 +183,7 @@ impl Agents {
                 .await;
                 match res {
                     Ok(n) => {
+                        self.heap_trim.after_burst();
                         tracing::info!(host = %link.host, deleted = n, "agent left: removed its subgraph")
                     }
                     Err(e) => tracing::warn!("agent removal task failed: {e}"),
@@ -274,6 +284,7 @@ impl Agents {
         let n = self.graph.write().delete_origin(&origin);
         entries.remove(host);
         self.expired.fetch_add(1, Relaxed);
+        self.heap_trim.after_burst();
         tracing::info!(%host, deleted = n, "agent did not come back within the grace period: removed its subgraph");
     }
 
@@ -374,7 +385,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn lost_agents_are_removed_after_the_grace_period_unless_they_return() {
         let g = graph_with("agent.h1");
-        let agents = Agents::new(g.clone(), Duration::from_secs(10), CancellationToken::new());
+        let agents = Agents::new(
+            g.clone(),
+            Duration::from_secs(10),
+            CancellationToken::new(),
+            HeapTrim::default(),
+        );
         let l = agents.connect("h1", addr()).unwrap();
         assert!(agents.connect("h1", addr()).is_err(), "409 while connected");
         agents.disconnect(&l, Departure::Lost).await;
@@ -401,6 +417,7 @@ mod tests {
             g.clone(),
             Duration::from_secs(3600),
             CancellationToken::new(),
+            HeapTrim::default(),
         );
         let l = agents.connect("h1", addr()).unwrap();
         agents.disconnect(&l, Departure::Shutdown).await;
@@ -415,7 +432,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn restored_subgraphs_wait_for_their_agent() {
         let g = graph_with("agent.h2");
-        let agents = Agents::new(g.clone(), Duration::from_secs(30), CancellationToken::new());
+        let agents = Agents::new(
+            g.clone(),
+            Duration::from_secs(30),
+            CancellationToken::new(),
+            HeapTrim::default(),
+        );
         agents.restored(vec!["agent.h2".into(), "api.x".into()]);
         let st = agents.status();
         assert_eq!(st.len(), 1);

@@ -31,6 +31,7 @@ use crate::api::{self, HttpConfig};
 use crate::captures::Captures;
 use crate::conns::Registry;
 use crate::flows::AnalyzerFlows;
+use crate::heap_trim::HeapTrim;
 use crate::history_source::StoreHistory;
 use crate::state::{AppState, State};
 
@@ -182,10 +183,13 @@ impl Analyzer {
         let restored_agents = crate::reconcile::agent_origins(&graph);
         let graph = SharedGraph::from_graph(graph);
         let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let heap_trim = HeapTrim::spawn(&tasks, shutdown.clone());
         let agents = Agents::new(
             graph.clone(),
             Duration::from_secs(settings.analyzer.topology.agent_grace_secs),
             shutdown.clone(),
+            heap_trim.clone(),
         );
 
         let bind = settings.analyzer.bind_address();
@@ -218,12 +222,13 @@ impl Analyzer {
             publishers: Registry::new("/ws/publisher"),
             subscribers: Registry::new("/ws/subscriber"),
             shutdown,
-            tasks: TaskTracker::new(),
+            tasks,
             service: "analyzer",
             agents: Some(agents.clone()),
             flows: Some(flows.clone()),
             captures: Some(captures),
             agent: None,
+            heap_trim,
         });
         spawn_flow_expiry(&state.tasks, flows, state.shutdown.clone());
         agents.restored(restored_agents);

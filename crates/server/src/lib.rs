@@ -37,6 +37,7 @@ mod captures;
 mod conns;
 mod flows;
 pub mod fuzzing;
+mod heap_trim;
 mod history_source;
 mod limits;
 pub mod protocol;

@@ -11,6 +11,7 @@ use crate::agent::AgentRuntime;
 use crate::agents::Agents;
 use crate::api::HttpConfig;
 use crate::conns::Registry;
+use crate::heap_trim::HeapTrim;
 use crate::history_source::StoreHistory;
 
 /// Shared by every request and connection (behind an `Arc`).
@@ -42,6 +43,8 @@ pub(crate) struct AppState {
     pub captures: Option<Arc<crate::captures::Captures>>,
     /// The agent's probes and forwarder; `None` on an analyzer.
     pub agent: Option<Arc<AgentRuntime>>,
+    /// Gives freed memory back to the kernel after bursts (syncs, agents leaving).
+    pub heap_trim: HeapTrim,
 }
 
 pub(crate) type State = Arc<AppState>;

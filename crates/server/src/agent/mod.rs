@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, HttpConfig};
 use crate::conns::Registry;
+use crate::heap_trim::HeapTrim;
 use crate::state::{AppState, State};
 use captures::{CaptureManager, ManagerConfig};
 use forwarder::{Forwarder, ForwarderConfig, ForwarderStatus};
@@ -413,6 +414,8 @@ impl Agent {
             forwarder: forwarder.as_ref().map(|f| f.status().clone()),
             captures: Mutex::new(Some(manager)),
         });
+        let (shutdown, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let heap_trim = HeapTrim::spawn(&tasks, shutdown.clone());
         let state: State = Arc::new(AppState {
             graph,
             history: None,
@@ -424,13 +427,14 @@ impl Agent {
             started_at: TimeMs::now(),
             publishers: Registry::new("/ws/publisher"),
             subscribers: Registry::new("/ws/subscriber"),
-            shutdown: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            shutdown,
+            tasks,
             service: "agent",
             agents: None,
             flows: None,
             captures: None,
             agent: Some(runtime.clone()),
+            heap_trim,
         });
         let app =
             api::router(state.clone()).layer(axum::middleware::map_response(service_type_agent));

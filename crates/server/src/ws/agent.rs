@@ -409,6 +409,7 @@ impl Session {
                     rejected = done.rejected,
                     "agent synced"
                 );
+                self.state.heap_trim.after_burst();
                 let _ = self
                     .out
                     .send(protocol::encode_analyzer(types::SYNC_DONE, &done));
