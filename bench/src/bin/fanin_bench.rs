@@ -47,7 +47,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Upper bound on any wait, so a broken run ends. Not a timing claim.
 const PATIENCE: Duration = Duration::from_secs(600);
 /// Target size of one `SyncChunk`, as the agent's default `agent.sync_chunk_bytes`.
-const CHUNK_BYTES: usize = 1 << 20;
+const CHUNK_BYTES: usize = 64 << 10;
 /// Idle window after the sync.
 const IDLE: Duration = Duration::from_secs(10);
 /// Every how many changes one is a whole `NodeUpdated` (the others are partial updates).

@@ -68,7 +68,10 @@ pub struct AgentConfig {
     /// Merged into the host node's metadata.
     pub metadata: Map<String, Value>,
     /// Target size of one sync message, in bytes; a full sync is cut into chunks of about this
-    /// size (each below `http.ws.max_message_bytes`).
+    /// size (each below `http.ws.max_message_bytes`). 64 KiB, not more: the analyzer's
+    /// WebSocket read buffer grows to the largest message of a connection and keeps that
+    /// size (1 MiB chunks cost 200 MiB for 200 agents), and each chunk holds the graph's
+    /// write lock while it is applied.
     pub sync_chunk_bytes: usize,
     /// Longest wait between two rounds of connection attempts, in seconds.
     pub reconnect_max_secs: u64,
@@ -83,7 +86,7 @@ impl Default for AgentConfig {
             flow: AgentFlowConfig::default(),
             capture: CaptureConfig::default(),
             metadata: Map::new(),
-            sync_chunk_bytes: 1 << 20,
+            sync_chunk_bytes: 64 << 10,
             reconnect_max_secs: 30,
         }
     }
