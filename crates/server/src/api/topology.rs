@@ -8,6 +8,7 @@ use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use skydive_graph::{Graph, GraphOptions, GraphView};
 
 use super::ApiError;
 use crate::limits::{decode_body, read_body};
@@ -91,16 +92,26 @@ pub async fn query(
     let history = state.history.clone();
     let flows = state.flows.clone();
     let (bytes, content_type) = blocking(move || {
-        let g = graph.read();
+        // A query of the past runs on an empty live view: holding the live graph's read lock
+        // through a long history read would stall every writer (agents, publishers).
+        let locked = (!query::reads_only_the_past(&text)).then(|| graph.read());
+        let empty;
+        let live: &dyn GraphView = match &locked {
+            Some(g) => &**g,
+            None => {
+                empty = Graph::new(GraphOptions::new("", ""));
+                &empty
+            }
+        };
         let flows = flows
             .as_deref()
             .map(|f| f as &dyn skydive_gremlin::FlowSource);
-        let out = query::run_with_flows(&*g, history.as_ref(), flows, &text)?;
+        let out = query::run_with_flows(live, history.as_ref(), flows, &text)?;
         if dot {
             return Ok((out.to_dot().into_bytes(), DOT));
         }
         let v = out.to_json();
-        drop(g);
+        drop(locked);
         serde_json::to_vec(&v)
             .map(|b| (b, JSON))
             .map_err(|e| ApiError::internal(format!("cannot encode the result: {e}")))

@@ -122,3 +122,36 @@ async fn without_history_at_and_past_syncs_are_refused_clearly() {
     );
     a.stop().await;
 }
+
+/// A query of the past does not need the live graph: it answers while a writer holds the
+/// live graph's lock (before, `G.At(…)` waited for the lock, and a long history read held
+/// it against every agent's sync).
+#[tokio::test]
+async fn a_query_of_the_past_answers_while_the_live_graph_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestAnalyzer::start_in(dir.path()).await;
+    a.post("/api/node", &node_body("then", "eth0", "device"))
+        .await;
+    let t = now_ms();
+    after(t).await;
+
+    let graph = a.running().graph().clone();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let _held = graph.write();
+        locked_tx.send(()).unwrap();
+        let _ = release_rx.recv_timeout(Duration::from_secs(30));
+    });
+    locked_rx.recv().unwrap();
+    let past = tokio::time::timeout(Duration::from_secs(10), a.query(&format!("G.At({t}).V()")))
+        .await
+        .expect("the past answered while the live graph was locked");
+    assert_eq!(ids(&past), ["then"]);
+    // A live query waits for the writer, as it must.
+    let live = tokio::time::timeout(Duration::from_millis(300), a.query("G.V()")).await;
+    assert!(live.is_err(), "a live query ran under a writer's lock");
+    release_tx.send(()).unwrap();
+    writer.join().unwrap();
+    assert_eq!(ids(&a.query("G.V()").await), ["then"]);
+}
