@@ -51,7 +51,9 @@ mod view;
 
 pub use element::{Edge, Element, ElementKind, Node};
 pub use events::{BusStatsSnapshot, EventBus, GraphEvent, Received, Subscription};
-pub use graph::{Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions, NodeEdges};
+pub use graph::{
+    Applied, ChangeLog, Graph, GraphDump, GraphError, GraphOptions, NodeEdges, OriginCount,
+};
 pub use history::{HistoryView, HistoryViewBuilder};
 pub use id::{AsIdRef, Id, IdRef, IdStr, gen_id, random_id};
 pub use index::{DEFAULT_INDEXED_KEYS, IndexValue, MetadataIndex};

@@ -173,6 +173,61 @@ fn delete_origin_removes_one_agents_subgraph() {
     assert_eq!(g.edge_count(), 0);
 }
 
+/// `origin_count` agrees with a scan after adds, upserts that move an element to another
+/// origin, replaced edges, deletions that take edges along, and `delete_origin`.
+#[test]
+fn origin_counts_agree_with_a_scan() {
+    let scan = |g: &Graph, o: &str| OriginCount {
+        nodes: g.nodes().filter(|n| &*n.origin == o).count(),
+        edges: g.edges().filter(|e| &*e.origin == o).count(),
+    };
+    let check = |g: &Graph| {
+        for o in ["agent.a", "agent.b", "agent.c"] {
+            assert_eq!(g.origin_count(o), scan(g, o), "origin {o}");
+        }
+    };
+    let node = |n: &str, origin: &str, rev: i64| {
+        let mut node = Node::new(
+            id(n),
+            Metadata::new(),
+            SharedStr::from("x"),
+            SharedStr::from(origin),
+        );
+        node.revision = rev;
+        node
+    };
+    let edge = |e: &str, p: &str, c: &str, origin: &str, rev: i64| {
+        let mut edge = Edge::new(
+            id(e),
+            id(p),
+            id(c),
+            Metadata::new(),
+            SharedStr::from("x"),
+            SharedStr::from(origin),
+        );
+        edge.revision = rev;
+        edge
+    };
+    let mut g = graph();
+    for (n, o) in [("n1", "agent.a"), ("n2", "agent.a"), ("n3", "agent.b")] {
+        g.upsert_node(node(n, o, 1)).unwrap();
+    }
+    g.upsert_edge(edge("e1", "n1", "n2", "agent.a", 1)).unwrap();
+    g.upsert_edge(edge("e2", "n2", "n3", "agent.b", 1)).unwrap();
+    check(&g);
+    g.upsert_node(node("n2", "agent.b", 2)).unwrap(); // moves to another origin
+    g.upsert_edge(edge("e1", "n1", "n2", "agent.c", 2)).unwrap(); // same ends, other origin
+    g.upsert_edge(edge("e2", "n1", "n3", "agent.a", 2)).unwrap(); // ends moved
+    check(&g);
+    g.delete_node("n1").unwrap(); // takes e1 and e2 along
+    check(&g);
+    assert_eq!(g.origin_count("agent.a"), OriginCount::default());
+    assert_eq!(g.delete_origin("agent.a"), 0);
+    assert_eq!(g.delete_origin("agent.b"), 2);
+    check(&g);
+    assert_eq!((g.node_count(), g.edge_count()), (0, 0));
+}
+
 #[test]
 fn index_follows_updates() {
     let mut g = graph();
