@@ -14,7 +14,7 @@ use crate::events::{EventBus, GraphEvent};
 use crate::index::{DEFAULT_INDEXED_KEYS, IndexValue};
 use crate::node_index::NodeIndex;
 use crate::slab::{Keyed, Slab};
-use crate::{AsIdRef, Edge, Id, Metadata, MetadataOp, Node, SharedStr, TimeMs};
+use crate::{AsIdRef, Edge, ElementKind, Id, Metadata, MetadataOp, Node, SharedStr, TimeMs};
 use crate::{FastMap, FastSet};
 
 /// Receives every change, synchronously, in order: the hook through which history is recorded.
@@ -104,9 +104,10 @@ pub struct Graph {
     index: NodeIndex,
     /// Host and origin strings are repeated on every element: keep one copy of each.
     interned: FastSet<SharedStr>,
-    /// Nodes and edges per origin: what an agent's resync checks before it looks for stale
-    /// elements (a scan of the whole graph per sync made 1,000 agents' syncs quadratic).
-    per_origin: FastMap<SharedStr, OriginCount>,
+    /// The nodes and edges of each origin: an agent's resync looks for its stale elements,
+    /// and its departure deletes its subgraph, without scanning the whole graph (a scan per
+    /// agent made the syncs of 1,000 agents quadratic). ~8 bytes per element.
+    per_origin: FastMap<SharedStr, OriginMembers>,
     bus: EventBus,
     changelog: Option<Arc<dyn ChangeLog>>,
 }
@@ -165,21 +166,45 @@ impl Graph {
         &self.origin
     }
 
-    /// How many nodes and edges of `origin` the graph holds (kept as elements come and go).
+    /// How many nodes and edges of `origin` the graph holds.
     pub fn origin_count(&self, origin: &str) -> OriginCount {
-        self.per_origin.get(origin).copied().unwrap_or_default()
+        self.per_origin
+            .get(origin)
+            .map_or_else(OriginCount::default, |m| OriginCount {
+                nodes: m.nodes.len(),
+                edges: m.edges.len(),
+            })
     }
 
-    /// Counts `origin` in (`+1`) or out (`-1`) for a node or an edge.
-    fn count(&mut self, origin: &SharedStr, kind: ElementCount, delta: isize) {
-        let c = self.per_origin.entry(origin.clone()).or_default();
-        let n = match kind {
-            ElementCount::Node => &mut c.nodes,
-            ElementCount::Edge => &mut c.edges,
-        };
-        *n = n.saturating_add_signed(delta);
-        if *c == OriginCount::default() {
-            self.per_origin.remove(&**origin);
+    /// The nodes of `origin`, in no particular order.
+    pub fn nodes_of(&self, origin: &str) -> impl Iterator<Item = &Arc<Node>> + '_ {
+        self.per_origin
+            .get(origin)
+            .into_iter()
+            .flat_map(|m| m.nodes.iter())
+            .map(|&h| &self.nodes.at(h).node)
+    }
+
+    /// The edges of `origin`, in no particular order.
+    pub fn edges_of(&self, origin: &str) -> impl Iterator<Item = &Arc<Edge>> + '_ {
+        self.per_origin
+            .get(origin)
+            .into_iter()
+            .flat_map(|m| m.edges.iter())
+            .map(|&h| self.edges.at(h))
+    }
+
+    /// Records that element `h` of `kind` now belongs (`true`) or no longer belongs to
+    /// `origin`.
+    fn member(&mut self, origin: &SharedStr, kind: ElementKind, h: u32, belongs: bool) {
+        if belongs {
+            let m = self.per_origin.entry(origin.clone()).or_default();
+            m.of(kind).insert(h);
+        } else if let Some(m) = self.per_origin.get_mut(&**origin) {
+            m.of(kind).remove(&h);
+            if m.nodes.is_empty() && m.edges.is_empty() {
+                self.per_origin.remove(&**origin);
+            }
         }
     }
 
@@ -317,10 +342,11 @@ impl Graph {
 
     /// Adds a node, or replaces the one with its id (views built from revisions).
     pub(crate) fn insert_node_raw(&mut self, node: Arc<Node>) {
-        self.count(&node.origin, ElementCount::Node, 1);
+        let origin = node.origin.clone();
         if let Some(h) = self.nodes.handle(&node.id) {
             let old = std::mem::replace(&mut self.nodes.at_mut(h).node, node);
-            self.count(&old.origin, ElementCount::Node, -1);
+            self.member(&old.origin, ElementKind::Node, h, false);
+            self.member(&origin, ElementKind::Node, h, true);
             self.reindex(h, &old.metadata);
             return;
         }
@@ -329,6 +355,7 @@ impl Graph {
             node,
             edges: SmallVec::new(),
         });
+        self.member(&origin, ElementKind::Node, h, true);
         let nodes = &self.nodes;
         self.index.insert(h, |h| &nodes.at(h).node.metadata);
     }
@@ -431,8 +458,8 @@ impl Graph {
         };
         node.deleted_at = None;
         if !SharedStr::ptr_eq(&origin, &node.origin) {
-            self.count(&node.origin, ElementCount::Node, 1);
-            self.count(&origin, ElementCount::Node, -1);
+            self.member(&origin, ElementKind::Node, h, false);
+            self.member(&node.origin, ElementKind::Node, h, true);
         }
         let slot = self.nodes.at_mut(h);
         let old = std::mem::replace(&mut slot.node, Arc::new(node));
@@ -503,7 +530,7 @@ impl Graph {
             let _ = self.delete_edge_at(&e, at);
         }
         let (h, slot) = self.nodes.remove(id).expect("checked above");
-        self.count(&slot.node.origin, ElementCount::Node, -1);
+        self.member(&slot.node.origin, ElementKind::Node, h, false);
         self.index.remove(h, &slot.node.metadata);
         let mut node = slot.node;
         Arc::make_mut(&mut node).deleted_at = Some(at.max(node.updated_at));
@@ -564,9 +591,8 @@ impl Graph {
     /// Adds an edge, linking it to whichever ends exist, or replaces the one with its id
     /// (views built from revisions).
     pub(crate) fn insert_edge_raw(&mut self, edge: Arc<Edge>) {
-        self.count(&edge.origin, ElementCount::Edge, 1);
         if let Some((h, old)) = self.edges.remove(&edge.id) {
-            self.count(&old.origin, ElementCount::Edge, -1);
+            self.member(&old.origin, ElementKind::Edge, h, false);
             for end in [&old.parent, &old.child] {
                 if let Some(slot) = self.nodes.get_mut(end) {
                     slot.edges.retain(|e| *e != h);
@@ -574,7 +600,9 @@ impl Graph {
             }
         }
         let ends = [edge.parent.clone(), edge.child.clone()];
+        let origin = edge.origin.clone();
         let h = self.edges.insert(edge);
+        self.member(&origin, ElementKind::Edge, h, true);
         for end in ends {
             if let Some(slot) = self.nodes.get_mut(&end)
                 && !slot.edges.contains(&h)
@@ -653,10 +681,10 @@ impl Graph {
         edge.origin = self.intern(&edge.origin);
         edge.deleted_at = None;
         let edge = Arc::new(edge);
-        let slot = self.edges.get_mut(&edge.id).expect("checked above");
-        let old = std::mem::replace(slot, edge.clone());
-        self.count(&edge.origin, ElementCount::Edge, 1);
-        self.count(&old.origin, ElementCount::Edge, -1);
+        let h = self.edges.handle(&edge.id).expect("checked above");
+        let old = std::mem::replace(self.edges.at_mut(h), edge.clone());
+        self.member(&old.origin, ElementKind::Edge, h, false);
+        self.member(&edge.origin, ElementKind::Edge, h, true);
         if self.observed() {
             self.emit(GraphEvent::EdgeUpdated(edge));
         }
@@ -704,7 +732,7 @@ impl Graph {
             .edges
             .remove(id)
             .ok_or_else(|| GraphError::EdgeNotFound(id.as_id_ref().to_string()))?;
-        self.count(&edge.origin, ElementCount::Edge, -1);
+        self.member(&edge.origin, ElementKind::Edge, h, false);
         for end in [&edge.parent, &edge.child] {
             if let Some(slot) = self.nodes.get_mut(end) {
                 slot.edges.retain(|e| *e != h);
@@ -724,17 +752,8 @@ impl Graph {
             return 0;
         }
         let at = TimeMs::now();
-        let edges: Vec<Id> = self
-            .edges
-            .iter()
-            .filter(|e| &*e.origin == origin)
-            .map(|e| e.id.clone())
-            .collect();
-        let nodes: Vec<Id> = self
-            .nodes()
-            .filter(|n| &*n.origin == origin)
-            .map(|n| n.id.clone())
-            .collect();
+        let edges: Vec<Id> = self.edges_of(origin).map(|e| e.id.clone()).collect();
+        let nodes: Vec<Id> = self.nodes_of(origin).map(|n| n.id.clone()).collect();
         let mut n = 0;
         for e in &edges {
             n += usize::from(self.delete_edge_at(e, at).is_ok());
@@ -756,10 +775,20 @@ pub struct OriginCount {
     pub edges: usize,
 }
 
-#[derive(Clone, Copy)]
-enum ElementCount {
-    Node,
-    Edge,
+/// The elements of one origin, by handle.
+#[derive(Debug, Default)]
+struct OriginMembers {
+    nodes: FastSet<u32>,
+    edges: FastSet<u32>,
+}
+
+impl OriginMembers {
+    fn of(&mut self, kind: ElementKind) -> &mut FastSet<u32> {
+        match kind {
+            ElementKind::Node => &mut self.nodes,
+            ElementKind::Edge => &mut self.edges,
+        }
+    }
 }
 
 /// The edges touching one node: see [`Graph::node_edges`].

@@ -173,7 +173,7 @@ fn delete_origin_removes_one_agents_subgraph() {
     assert_eq!(g.edge_count(), 0);
 }
 
-/// `origin_count` agrees with a scan after adds, upserts that move an element to another
+/// `origin_count`, `nodes_of` and `edges_of` agree with a scan after adds, upserts that move an element to another
 /// origin, replaced edges, deletions that take edges along, and `delete_origin`.
 #[test]
 fn origin_counts_agree_with_a_scan() {
@@ -184,6 +184,21 @@ fn origin_counts_agree_with_a_scan() {
     let check = |g: &Graph| {
         for o in ["agent.a", "agent.b", "agent.c"] {
             assert_eq!(g.origin_count(o), scan(g, o), "origin {o}");
+            let mut of: Vec<String> = g.nodes_of(o).map(|n| n.id.to_string()).collect();
+            of.extend(g.edges_of(o).map(|e| e.id.to_string()));
+            of.sort();
+            let mut scanned: Vec<String> = g
+                .nodes()
+                .filter(|n| &*n.origin == o)
+                .map(|n| n.id.to_string())
+                .chain(
+                    g.edges()
+                        .filter(|e| &*e.origin == o)
+                        .map(|e| e.id.to_string()),
+                )
+                .collect();
+            scanned.sort();
+            assert_eq!(of, scanned, "origin {o}");
         }
     };
     let node = |n: &str, origin: &str, rev: i64| {

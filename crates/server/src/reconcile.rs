@@ -269,30 +269,18 @@ pub(crate) fn sweep(
     seen_nodes: &FastSet<Id>,
     seen_edges: &FastSet<Id>,
 ) -> u64 {
-    // Usually every element of the origin was in the sync: counting the ones seen (a look-up
-    // each) is then enough, and the whole graph is not scanned under the write lock once per
-    // agent (which made the syncs of many agents quadratic).
-    let held = g.origin_count(origin);
-    let seen_nodes_held = seen_nodes
-        .iter()
-        .filter(|id| g.node(*id).is_some_and(|n| &*n.origin == origin))
-        .count();
-    let seen_edges_held = seen_edges
-        .iter()
-        .filter(|id| g.edge(*id).is_some_and(|e| &*e.origin == origin))
-        .count();
-    if held.nodes == seen_nodes_held && held.edges == seen_edges_held {
-        return 0;
-    }
+    // Only the origin's own elements are looked at (the graph keeps them by origin): a scan
+    // of the whole graph under the write lock, once per agent, made many agents' syncs
+    // quadratic.
     let at = TimeMs::now();
     let edges: Vec<Id> = g
-        .edges()
-        .filter(|e| &*e.origin == origin && !seen_edges.contains(&e.id))
+        .edges_of(origin)
+        .filter(|e| !seen_edges.contains(&e.id))
         .map(|e| e.id.clone())
         .collect();
     let nodes: Vec<Id> = g
-        .nodes()
-        .filter(|n| &*n.origin == origin && !seen_nodes.contains(&n.id))
+        .nodes_of(origin)
+        .filter(|n| !seen_nodes.contains(&n.id))
         .map(|n| n.id.clone())
         .collect();
     let mut n = 0;
