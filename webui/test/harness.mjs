@@ -160,6 +160,28 @@ export async function openBrowser() {
   };
 }
 
+/**
+ * Opens `url` in `page`, and opens it again (up to 3 times in all) when the load lost a
+ * request to `net::ERR_NETWORK_CHANGED`: the tests' labs add interfaces to this host's
+ * namespace (veth ends, OVS ports, their IPv6 addresses appearing a moment later), and
+ * Chromium aborts the requests in flight whenever the host's network changes. A module of
+ * the UI lost that way leaves the page unbooted, through no fault of the UI.
+ */
+export async function load(page, url, opts = {}) {
+  for (let attempt = 1; ; attempt++) {
+    let changed = false;
+    const onFail = (r) => { if (/ERR_NETWORK_CHANGED/.test(r.failure()?.errorText ?? '')) changed = true; };
+    page.on('requestfailed', onFail);
+    try {
+      await page.goto(url, opts);
+    } finally {
+      page.off('requestfailed', onFail);
+    }
+    if (!changed || attempt === 3) return;
+    console.error(`# ${url}: a request was lost to a network change of the host, loading again`);
+  }
+}
+
 /** Saves a screenshot under webui/test-results/ (git-ignored). */
 export async function screenshot(page, name) {
   mkdirSync(RESULTS, { recursive: true });

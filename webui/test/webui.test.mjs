@@ -8,7 +8,7 @@
 
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Skydive, Lab, Ovs, openBrowser, screenshot, waitFor, sleep, isRoot, cannotRun, note, RESULTS } from './harness.mjs';
+import { Skydive, Lab, Ovs, openBrowser, load, screenshot, waitFor, sleep, isRoot, cannotRun, note, RESULTS } from './harness.mjs';
 
 const why = cannotRun();
 const NEED_ROOT = isRoot() ? false : 'needs root to build network namespaces (run scripts/test.sh as root)';
@@ -56,7 +56,7 @@ describe('web UI', { skip: why ?? false }, () => {
     br = await openBrowser();
     page = br.page;
     // Generous: the first load of a debug build on a busy machine (shared with builds).
-    await page.goto(sd.url, { timeout: 90000 });
+    await load(page, sd.url, { timeout: 90000 });
     await page.waitForFunction(() => window.__skydive?.state.syncs > 0, null, { timeout: 60000 });
   });
 
@@ -125,7 +125,7 @@ describe('web UI', { skip: why ?? false }, () => {
     const agentPage = await br.ctx.newPage();
     try {
       await agentPage.bringToFront();
-      await agentPage.goto(sd.agentUrl);
+      await load(agentPage, sd.agentUrl);
       await agentPage.waitForFunction((h) => [...(window.__skydive?.model.nodes.values() ?? [])].some((n) => n.Metadata.Type === 'host' && n.Metadata.Name === h), sd.hostId, { timeout: 20000, polling: 200 });
       assert.match(await agentPage.locator('#service').textContent(), /agent/);
       await screenshot(agentPage, 'agent-ui');
