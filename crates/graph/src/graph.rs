@@ -345,8 +345,10 @@ impl Graph {
         let origin = node.origin.clone();
         if let Some(h) = self.nodes.handle(&node.id) {
             let old = std::mem::replace(&mut self.nodes.at_mut(h).node, node);
-            self.member(&old.origin, ElementKind::Node, h, false);
-            self.member(&origin, ElementKind::Node, h, true);
+            if !SharedStr::ptr_eq(&old.origin, &origin) {
+                self.member(&old.origin, ElementKind::Node, h, false);
+                self.member(&origin, ElementKind::Node, h, true);
+            }
             self.reindex(h, &old.metadata);
             return;
         }
@@ -683,8 +685,10 @@ impl Graph {
         let edge = Arc::new(edge);
         let h = self.edges.handle(&edge.id).expect("checked above");
         let old = std::mem::replace(self.edges.at_mut(h), edge.clone());
-        self.member(&old.origin, ElementKind::Edge, h, false);
-        self.member(&edge.origin, ElementKind::Edge, h, true);
+        if !SharedStr::ptr_eq(&old.origin, &edge.origin) {
+            self.member(&old.origin, ElementKind::Edge, h, false);
+            self.member(&edge.origin, ElementKind::Edge, h, true);
+        }
         if self.observed() {
             self.emit(GraphEvent::EdgeUpdated(edge));
         }
@@ -748,9 +752,6 @@ impl Graph {
     /// Deletes every node and edge of `origin` (an agent's subgraph): edges first, then nodes.
     /// Returns how many elements were deleted.
     pub fn delete_origin(&mut self, origin: &str) -> usize {
-        if self.origin_count(origin) == OriginCount::default() {
-            return 0;
-        }
         let at = TimeMs::now();
         let edges: Vec<Id> = self.edges_of(origin).map(|e| e.id.clone()).collect();
         let nodes: Vec<Id> = self.nodes_of(origin).map(|n| n.id.clone()).collect();

@@ -141,6 +141,19 @@ impl Holders {
     }
 }
 
+/// Whether a partial update of `keys` may change a value indexed under one of `indexed`: the
+/// same key, or one inside the other (`Ovs` and `Ovs.Options.remote_ip`).
+pub(crate) fn touches<'a>(indexed: &[Box<str>], mut keys: impl Iterator<Item = &'a str>) -> bool {
+    keys.any(|k| {
+        indexed.iter().any(|ik| {
+            let ik: &str = ik;
+            ik == k
+                || ik.strip_prefix(k).is_some_and(|r| r.starts_with('.'))
+                || k.strip_prefix(ik).is_some_and(|r| r.starts_with('.'))
+        })
+    })
+}
+
 /// Value → ids, for each indexed key. A standalone index keyed by ids; the graph itself uses
 /// a more compact one keyed by element handles (`node_index.rs`).
 #[derive(Debug)]
@@ -221,15 +234,8 @@ impl MetadataIndex {
     }
 
     /// Whether a partial update with these keys may change an indexed value.
-    pub fn touched_by<'a>(&self, mut keys: impl Iterator<Item = &'a str>) -> bool {
-        keys.any(|k| {
-            self.keys.iter().any(|ik| {
-                let ik: &str = ik;
-                ik == k
-                    || ik.strip_prefix(k).is_some_and(|r| r.starts_with('.'))
-                    || k.strip_prefix(ik).is_some_and(|r| r.starts_with('.'))
-            })
-        })
+    pub fn touched_by<'a>(&self, keys: impl Iterator<Item = &'a str>) -> bool {
+        touches(&self.keys, keys)
     }
 
     /// The ids whose `key` holds `value`; `None` when `key` is not indexed (the caller scans).

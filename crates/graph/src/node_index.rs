@@ -247,15 +247,8 @@ impl NodeIndex {
     }
 
     /// Whether a partial update with these keys may change an indexed value.
-    pub fn touched_by<'a>(&self, mut keys: impl Iterator<Item = &'a str>) -> bool {
-        keys.any(|k| {
-            self.keys.iter().any(|ik| {
-                let ik: &str = ik;
-                ik == k
-                    || ik.strip_prefix(k).is_some_and(|r| r.starts_with('.'))
-                    || k.strip_prefix(ik).is_some_and(|r| r.starts_with('.'))
-            })
-        })
+    pub fn touched_by<'a>(&self, keys: impl Iterator<Item = &'a str>) -> bool {
+        crate::index::touches(&self.keys, keys)
     }
 
     /// Handles of the nodes whose `key` holds `value`; `None` when `key` is not indexed.
