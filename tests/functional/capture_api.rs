@@ -12,14 +12,10 @@ use crate::simple_lab::*;
 
 #[test]
 fn capture_api_create_list_delete() {
-    let Some(w) = SimpleLab::start("capture-api", NO_FLOW_PROBE_CONFIG) else {
+    let Some(w) = SimpleLab::start("capture-api", no_flow_probe_config()) else {
         return;
     };
-    let br = w.bridge();
-    let br_tid = br["Metadata"]["TID"]
-        .as_str()
-        .expect("br-int TID")
-        .to_owned();
+    let (_, br_tid) = w.bridge_and_tid();
     assert_eq!(w.sflow_rows(), "", "no capture without a capture");
 
     let created = http::post_json(

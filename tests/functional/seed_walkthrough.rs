@@ -57,11 +57,7 @@ fn seed_walkthrough() {
 
     // The topology through Gremlin on the analyzer: br-int, its ports, the namespaces with
     // eth0 and their addresses, the veth peer edges between eth0 and the bridge's ports.
-    let br = w.bridge();
-    let br_tid = br["Metadata"]["TID"]
-        .as_str()
-        .expect("br-int TID")
-        .to_owned();
+    let (br, br_tid) = w.bridge_and_tid();
     assert_eq!(br["Host"], w.agent_host_id.as_str(), "{br}");
     let ports = w.wait_query(
         "br-int's ports",
@@ -241,11 +237,7 @@ fn seed_tcp_transfer() {
     let Some(w) = SimpleLab::start("seed-tcp", SEED_CONFIG) else {
         return;
     };
-    let br = w.bridge();
-    let br_tid = br["Metadata"]["TID"]
-        .as_str()
-        .expect("br-int TID")
-        .to_owned();
+    let (_, br_tid) = w.bridge_and_tid();
     wait_active_capture(w.analyzer_addr, |_| true);
     // Samples reach the agent: a warm-up ping shows as a flow.
     eventually("a warm-up ping flow on br-int", || {

@@ -35,20 +35,15 @@ agent:
       - ovssflow
 ";
 
-/// The seed's file without `agent.flow.probes`: captures come from `/api/capture` only.
-pub const NO_FLOW_PROBE_CONFIG: &str = "\
-analyzer:
-  listen: 0.0.0.0:8082
-
-agent:
-  listen: 0.0.0.0:8081
-  analyzers: 127.0.0.1:8082
-  topology:
-    probes:
-      - netns
-      - netlink
-      - ovsdb
-";
+/// The seed's file without `agent.flow.probes` (its last section): captures come from
+/// `/api/capture` only.
+pub fn no_flow_probe_config() -> &'static str {
+    let (topology, flow) = SEED_CONFIG
+        .split_once("  flow:\n")
+        .expect("the seed's file ends with agent.flow");
+    assert!(flow.trim_start().starts_with("probes:"), "{flow}");
+    topology
+}
 
 pub const VM1_IP: &str = "192.168.0.1";
 pub const VM2_IP: &str = "192.168.0.2";
@@ -307,6 +302,16 @@ impl SimpleLab {
             len_is(1),
         )[0]
         .clone()
+    }
+
+    /// br-int's node and its `TID` (what its flows carry as `NodeTID`).
+    pub fn bridge_and_tid(&self) -> (Value, String) {
+        let br = self.bridge();
+        let tid = br["Metadata"]["TID"]
+            .as_str()
+            .expect("br-int TID")
+            .to_owned();
+        (br, tid)
     }
 
     /// `ovs-vsctl list sflow`.

@@ -308,7 +308,8 @@ mod tests {
     use crate::keys::LogKey;
     use skydive_graph::{Graph, GraphOptions, Metadata};
 
-    fn store_with_one_node() -> (tempfile::TempDir, HistoryStore) {
+    /// A store in a temporary directory (no periodic retention) and a graph recording into it.
+    fn recording_store() -> (tempfile::TempDir, HistoryStore, Graph) {
         let dir = tempfile::tempdir().unwrap();
         let cfg = HistoryConfig {
             retention_check_secs: 0,
@@ -317,6 +318,11 @@ mod tests {
         let store = HistoryStore::open(cfg).unwrap();
         let mut g = Graph::new(GraphOptions::new("h", "o"));
         g.set_changelog(store.changelog());
+        (dir, store, g)
+    }
+
+    fn store_with_one_node() -> (tempfile::TempDir, HistoryStore) {
+        let (dir, store, mut g) = recording_store();
         g.create_node("n".into(), Metadata::new()).unwrap();
         store.flush().unwrap();
         (dir, store)
@@ -362,14 +368,7 @@ mod tests {
     /// nothing, whatever changed since the previous one, and hold exactly the graph.
     #[test]
     fn checkpoints_copy_elements_without_decoding_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = HistoryConfig {
-            retention_check_secs: 0,
-            ..HistoryConfig::in_dir(dir.path())
-        };
-        let store = HistoryStore::open(cfg).unwrap();
-        let mut g = Graph::new(GraphOptions::new("h", "o"));
-        g.set_changelog(store.changelog());
+        let (_dir, store, mut g) = recording_store();
         let md = |i: usize| {
             Metadata::from_pairs([
                 ("Name", serde_json::json!(format!("eth{i}"))),

@@ -23,10 +23,17 @@ pub struct Lab {
 
 /// Runs `cmd` with `args`: its stdout, or an error quoting the command and its stderr.
 pub fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
+    run_command(Command::new(cmd).args(args), cmd, args)
+}
+
+/// Runs a prepared `command` (`cmd` with `args`, maybe an environment): its stdout, or an
+/// error quoting the command and its stderr.
+pub(crate) fn run_command(
+    command: &mut Command,
+    cmd: &str,
+    args: &[&str],
+) -> Result<String, String> {
+    let out = command.output().map_err(|e| format!("{cmd}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

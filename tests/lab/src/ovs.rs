@@ -32,23 +32,14 @@ pub struct Ovs {
 }
 
 fn run_env(cmd: &str, args: &[&str], dir: &Path) -> Result<String, String> {
-    let out = Command::new(cmd)
+    let mut command = Command::new(cmd);
+    command
         .args(args)
         .env("OVS_RUNDIR", dir)
         .env("OVS_LOGDIR", dir)
         .env("OVS_DBDIR", dir)
-        .env("OVS_SYSCONFDIR", dir)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{cmd} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+        .env("OVS_SYSCONFDIR", dir);
+    crate::lab::run_command(&mut command, cmd, args)
 }
 
 fn has(cmd: &str) -> bool {
