@@ -101,13 +101,7 @@ fn seed_walkthrough() {
     // as flows), then 20 requests and 20 replies, a flow of their own (a new ICMP id).
     let cap = wait_active_capture(w.analyzer_addr, |_| true);
     assert_eq!(cap["Type"], "ovssflow", "{cap}");
-    eventually("a warm-up ping flow on br-int", || {
-        ping(&w.vm1, VM2_IP, 1);
-        let flows = icmp_flows(w.analyzer_addr, &br_tid)?;
-        (!flows.is_empty())
-            .then_some(())
-            .ok_or("no flow yet".to_owned())
-    });
+    warm_up(&w, &br_tid);
     // Flows of warm-up pings still in flight arrive with the next update (every 2 s).
     std::thread::sleep(Duration::from_secs(3));
     let icmp_id = |f: &Value| f["ICMP"]["ID"].as_i64().unwrap_or(0);
@@ -240,13 +234,7 @@ fn seed_tcp_transfer() {
     let (_, br_tid) = w.bridge_and_tid();
     wait_active_capture(w.analyzer_addr, |_| true);
     // Samples reach the agent: a warm-up ping shows as a flow.
-    eventually("a warm-up ping flow on br-int", || {
-        ping(&w.vm1, VM2_IP, 1);
-        let flows = icmp_flows(w.analyzer_addr, &br_tid)?;
-        (!flows.is_empty())
-            .then_some(())
-            .ok_or("no flow yet".to_owned())
-    });
+    warm_up(&w, &br_tid);
 
     const SIZE: i64 = 1_000_000;
     const PORT: u16 = 5001;
@@ -311,4 +299,15 @@ fn seed_tcp_transfer() {
         "BABytes {bytes}: more than 20 % over the payload ({SIZE})"
     );
     assert!(metric(&flow, "ABPackets") > 0, "{flow:#}");
+}
+
+/// Pings vm2 from vm1 until a ping shows as a flow on br-int: OVS's samples reach the agent.
+fn warm_up(w: &SimpleLab, br_tid: &str) {
+    eventually("a warm-up ping flow on br-int", || {
+        ping(&w.vm1, VM2_IP, 1);
+        let flows = icmp_flows(w.analyzer_addr, br_tid)?;
+        (!flows.is_empty())
+            .then_some(())
+            .ok_or("no flow yet".to_owned())
+    });
 }
